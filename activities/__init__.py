@@ -1,0 +1,1 @@
+"""activities: see ../shared/DESIGN.md (one blueprint per concern)."""

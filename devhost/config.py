@@ -1,0 +1,130 @@
+"""Host configuration: host.json, local.settings.json and the process environment.
+
+Follows the Functions host's rules: local.settings.json `Values` become environment variables
+unless the variable is already set, and `AzureFunctionsJobHost__a__b` variables override
+host.json entries (`a.b`), which is also how tests give each devhost its own task hub.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, MutableMapping
+
+OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+
+
+class ConfigError(Exception):
+    """The app folder, host.json or settings cannot be used; the message says why."""
+
+
+def resolve_setting_refs(text: str, environ: Mapping[str, str]) -> str:
+    """`%NAME%` in a binding property means the app setting NAME, as in Azure."""
+    def lookup(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise ConfigError(f"binding refers to app setting '%{name}%', which is not set")
+        return environ[name]
+    return re.sub(r"%([A-Za-z0-9_.:-]+)%", lookup, text)
+
+
+def load_settings_values(path: Path) -> dict[str, str]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
+    values = doc.get("Values") or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: 'Values' must be an object")
+    return {str(k): "" if v is None else str(v) for k, v in values.items()}
+
+
+def apply_settings(values: Mapping[str, str], environ: MutableMapping[str, str]) -> None:
+    """Settings become environment variables; variables already set in the process win."""
+    for key, value in values.items():
+        environ.setdefault(key, value)
+
+
+def _apply_overrides(doc: dict, environ: Mapping[str, str]) -> dict:
+    for key, value in environ.items():
+        if not key.startswith(OVERRIDE_PREFIX):
+            continue
+        path = key[len(OVERRIDE_PREFIX):].split("__")
+        node = doc
+        for part in path[:-1]:
+            child = next((k for k in node if k.lower() == part.lower()), part)
+            node = node.setdefault(child, {})
+        leaf = next((k for k in node if k.lower() == path[-1].lower()), path[-1])
+        node[leaf] = value
+    return doc
+
+
+def _get(doc: Mapping[str, Any], *path: str, default: Any = None) -> Any:
+    node: Any = doc
+    for part in path:
+        if not isinstance(node, Mapping):
+            return default
+        match = next((k for k in node if k.lower() == part.lower()), None)
+        if match is None:
+            return default
+        node = node[match]
+    return node
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    app_dir: Path
+    route_prefix: str
+    hub_name: str
+    max_concurrent_activities: int
+    max_concurrent_orchestrators: int
+    storage_connection: str
+
+
+def load_host_config(app_dir: Path, environ: Mapping[str, str]) -> HostConfig:
+    host_json = app_dir / "host.json"
+    try:
+        doc = json.loads(host_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {host_json}: {exc}") from exc
+    doc = _apply_overrides(doc, environ)
+    prefix = str(_get(doc, "extensions", "http", "routePrefix", default="api")).strip("/")
+    hub = str(_get(doc, "extensions", "durableTask", "hubName", default="TestHubName"))
+    if not hub.isalnum() or not hub[0].isalpha() or not 3 <= len(hub) <= 45:
+        raise ConfigError(f"durableTask hubName '{hub}' must be 3-45 letters or digits, starting with a letter")
+    storage = environ.get("AzureWebJobsStorage", "")
+    if not storage:
+        raise ConfigError("setting AzureWebJobsStorage is missing (use UseDevelopmentStorage=true for Azurite)")
+
+    def positive_int(*path: str, default: int) -> int:
+        raw = _get(doc, *path, default=default)
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"host.json {'.'.join(path)} must be an integer, got {raw!r}") from None
+        if value < 1:
+            raise ConfigError(f"host.json {'.'.join(path)} must be at least 1")
+        return value
+
+    return HostConfig(
+        app_dir=app_dir,
+        route_prefix=prefix,
+        hub_name=hub,
+        max_concurrent_activities=positive_int(
+            "extensions", "durableTask", "maxConcurrentActivityFunctions", default=10),
+        max_concurrent_orchestrators=positive_int(
+            "extensions", "durableTask", "maxConcurrentOrchestratorFunctions", default=10),
+        storage_connection=storage,
+    )
+
+
+def prepare_environment(app_dir: Path, settings_file: Path | None,
+                        environ: MutableMapping[str, str] = os.environ) -> HostConfig:
+    """Load settings into the environment (as `func start` does), then read host.json."""
+    if settings_file is None and (app_dir / "local.settings.json").exists():
+        settings_file = app_dir / "local.settings.json"
+    if settings_file is not None:
+        apply_settings(load_settings_values(settings_file), environ)
+    return load_host_config(app_dir, environ)

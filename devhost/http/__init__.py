@@ -1,0 +1,1 @@
+"""The HTTP side of devhost: routes, request/response conversion, keys, the aiohttp server."""

@@ -1,0 +1,1 @@
+"""http_triggers: see ../shared/DESIGN.md (one blueprint per concern)."""

@@ -1,0 +1,1 @@
+"""orchestrators: see ../shared/DESIGN.md (one blueprint per concern)."""
