@@ -56,7 +56,11 @@ def load_app(app_dir: Path) -> Any:
 
 def index_functions(app: Any) -> list[FunctionSpec]:
     specs: list[FunctionSpec] = []
-    for fn in app.get_functions():
+    try:
+        functions = app.get_functions()
+    except ValueError as exc:  # e.g. two functions with one name
+        raise ConfigError(f"the app's functions cannot be indexed: {exc}") from None
+    for fn in functions:
         doc = json.loads(fn.get_function_json())
         name = fn.get_function_name()
         bindings = doc.get("bindings", [])

@@ -3,6 +3,8 @@
 Starts Azurite (data kept in .local/azurite so runs survive restarts), graphsim with demo
 mailboxes unless real Graph credentials are configured (TENANT_ID, OUTLOOK_CLIENT_ID and
 OUTLOOK_CLIENT_SECRET in the environment or local.settings.json), and devhost on port 7071.
+Secrets that requests bring are encrypted with CREDENTIAL_ENCRYPTION_KEY, or else with a key
+generated once into .local/credential-encryption.key.
 The simulator's endpoints, CA bundle and demo credentials reach devhost through its environment
 only; the demo secret is never printed.
 """
@@ -24,6 +26,17 @@ GRAPH_CREDENTIALS = ("TENANT_ID", "OUTLOOK_CLIENT_ID", "OUTLOOK_CLIENT_SECRET")
 
 def _configured(name: str, settings: dict[str, str]) -> bool:
     return bool(os.environ.get(name) or settings.get(name))
+
+
+def _local_encryption_key(local: Path) -> str:
+    """A Fernet key kept in .local/ (git-ignored), so secrets stored locally stay readable across runs."""
+    path = local / "credential-encryption.key"
+    if not path.exists():
+        from cryptography.fernet import Fernet
+        local.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(Fernet.generate_key())
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
                         "OUTLOOK_CLIENT_ID": sim.client_id, "OUTLOOK_CLIENT_SECRET": sim.client_secret})
             print(f"Graph: graphsim at {sim.graph_endpoint} (tenant {sim.tenant_id}, demo mailboxes "
                   f"{args.mailboxes or 'alice@contoso.com=500,bob@contoso.com=120'}); CA bundle {sim.ca_bundle}")
+
+        if not _configured("CREDENTIAL_ENCRYPTION_KEY", settings):
+            env["CREDENTIAL_ENCRYPTION_KEY"] = _local_encryption_key(local)
 
         cmd = [sys.executable, "-m", "devhost", "--app", str(REPO_ROOT), "--port", str(args.port)]
         if args.require_keys:

@@ -5,4 +5,5 @@ The fixture modules live in tests/support/ so each real part has one home.
 pytest_plugins = [
     "tests.support.storage_fixtures",
     "tests.support.devhost_fixtures",
+    "tests.support.graphsim_fixtures",
 ]
