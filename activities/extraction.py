@@ -1,0 +1,60 @@
+"""Activities of extraction runs: thin adapters from the orchestrations to mailextract.
+
+Each builds (once per process) the core objects from settings and calls one step. Inputs and
+outputs are ids and small summaries, never message bodies or secrets.
+"""
+from __future__ import annotations
+
+import functools
+
+import azure.durable_functions as df
+
+from mailextract.extraction.batch_steps import BatchSteps
+from mailextract.extraction.steps import ExtractionSteps
+
+bp = df.Blueprint()
+
+
+@functools.cache
+def steps() -> ExtractionSteps:
+    return ExtractionSteps()
+
+
+@functools.cache
+def batch_steps() -> BatchSteps:
+    return BatchSteps()
+
+
+@bp.activity_trigger(input_name="run")
+def begin_extraction(run: dict) -> dict:
+    return steps().begin(run["connection_id"], run["run_id"])
+
+
+@bp.activity_trigger(input_name="run")
+def extract_page(run: dict) -> dict:
+    return steps().extract_page(run["connection_id"], run["run_id"])
+
+
+@bp.activity_trigger(input_name="run")
+def pause_extraction(run: dict) -> bool:
+    return steps().mark_paused(run["connection_id"], run["run_id"])
+
+
+@bp.activity_trigger(input_name="run")
+def finish_extraction(run: dict) -> dict:
+    return steps().finish(run["connection_id"], run["run_id"])
+
+
+@bp.activity_trigger(input_name="run")
+def fail_extraction(run: dict) -> None:
+    steps().fail(run["connection_id"], run["run_id"], run["error"])
+
+
+@bp.activity_trigger(input_name="batch_id")
+def batch_gate(batch_id: str) -> dict:
+    return batch_steps().gate(batch_id)
+
+
+@bp.activity_trigger(input_name="batch_id")
+def finish_batch(batch_id: str) -> dict:
+    return batch_steps().finish(batch_id)

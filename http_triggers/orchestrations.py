@@ -1,0 +1,37 @@
+"""The durable client adapted to mailextract's Orchestrations port.
+
+The SDK client reports everything as a plain Exception with the extension's message; this
+turns "no such instance" into InstanceNotFound and treats operations on instances that have
+already finished as done, so the service can speak in its own terms.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from mailextract.errors import InstanceNotFound
+
+
+class DurableOrchestrations:
+    def __init__(self, client: df.DurableOrchestrationClient):
+        self.client = client
+
+    async def start(self, orchestrator: str, instance_id: str, payload: dict[str, Any]) -> None:
+        await self.client.start_new(orchestrator, instance_id, payload)
+
+    async def raise_event(self, instance_id: str, name: str, payload: Any = None) -> None:
+        try:
+            await self.client.raise_event(instance_id, name, payload)
+        except Exception as exc:
+            if "No instance with ID" in str(exc):
+                raise InstanceNotFound(str(exc)) from None
+            if "is gone" not in str(exc):  # finished meanwhile: nothing left to wake
+                raise
+
+    async def terminate(self, instance_id: str, reason: str) -> None:
+        try:
+            await self.client.terminate(instance_id, reason)
+        except Exception as exc:
+            if "No instance with ID" not in str(exc):
+                raise

@@ -1,0 +1,63 @@
+"""JSON in and out for every route, and the one place typed errors become HTTP statuses.
+
+Error bodies: {"error": {"code": "...", "message": "..."}}. Unexpected exceptions answer 500
+with a generic message; the trace goes to the log, never to the caller.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from mailextract.errors import (EncryptionKeyMissing, InvalidRequest, JobConflict, JobNotFound,
+                                MailExtractionError, MissingCredentials, SettingsError)
+
+log = logging.getLogger("http_triggers")
+
+STATUS_BY_ERROR: list[tuple[type[MailExtractionError], int]] = [
+    (InvalidRequest, 400),
+    (MissingCredentials, 400),
+    (JobNotFound, 404),
+    (JobConflict, 409),
+    (EncryptionKeyMissing, 503),
+    (SettingsError, 503),
+]
+
+
+def json_response(body: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+def error_response(status: int, code: str, message: str) -> func.HttpResponse:
+    return json_response({"error": {"code": code, "message": message}}, status)
+
+
+def json_body(req: func.HttpRequest) -> Any:
+    raw = req.get_body()
+    if not raw.strip():
+        raise InvalidRequest("the request body must be a JSON object")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise InvalidRequest("the request body is not valid JSON") from None
+
+
+def base_url(req: func.HttpRequest) -> str:
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def respond(operation: Callable[[], Awaitable[Any]], status: int = 200) -> func.HttpResponse:
+    try:
+        return json_response(await operation(), status)
+    except MailExtractionError as exc:
+        code = next((s for kind, s in STATUS_BY_ERROR if isinstance(exc, kind)), 502)
+        if code >= 500:
+            log.warning("request failed: %s: %s", exc.code, exc)
+        return error_response(code, exc.code, str(exc))
+    except Exception:
+        log.exception("unexpected error")
+        return error_response(500, "internal_error", "the service failed to handle this request; it was logged")

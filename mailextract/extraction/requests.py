@@ -1,0 +1,93 @@
+"""Validation of the extraction API's request bodies and query parameters.
+
+Everything a caller sends is checked here, before anything is stored, so bad input gets a
+clear 400 naming the field and nothing is half-written.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from mailextract.errors import InvalidRequest
+from mailextract.jobs import ExtractionOptions
+
+# A pragmatic address check: one @, no spaces, a dot in the domain (what Graph accepts as a UPN).
+_ADDRESS = re.compile(r"^[^@\s\"'(),:;<>\[\]\\]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
+MAX_ADDRESS = 320
+MAX_BATCH_USERS = 1000
+MAX_PAGE_LIMIT = 1000
+DEFAULT_PAGE_LIMIT = 100
+_BODY_FIELDS = {"user_upn", "config", "options"}
+_BATCH_FIELDS = {"user_upns", "config", "options"}
+
+
+def validate_address(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"{field} is required and must be an email address", field=field)
+    value = value.strip()
+    if len(value) > MAX_ADDRESS or not _ADDRESS.match(value):
+        raise InvalidRequest(f"{field} is not an email address: {value[:100]!r}", field=field)
+    return value
+
+
+def _object(body: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}; expected {', '.join(sorted(allowed))}")
+    config = body.get("config")
+    if config is not None and not isinstance(config, dict):
+        raise InvalidRequest("config must be an object", field="config")
+    return body
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    user_upn: str
+    config: dict[str, Any] | None
+    options: ExtractionOptions
+
+    @classmethod
+    def parse(cls, body: Any) -> "StartRequest":
+        body = _object(body, _BODY_FIELDS)
+        return cls(validate_address(body.get("user_upn"), "user_upn"), body.get("config"),
+                   ExtractionOptions.parse(body.get("options")))
+
+
+@dataclass(frozen=True)
+class BatchStartRequest:
+    user_upns: tuple[str, ...]
+    config: dict[str, Any] | None
+    options: ExtractionOptions
+
+    @classmethod
+    def parse(cls, body: Any) -> "BatchStartRequest":
+        body = _object(body, _BATCH_FIELDS)
+        users = body.get("user_upns")
+        if not isinstance(users, list) or not users:
+            raise InvalidRequest("user_upns must be a non-empty list of email addresses", field="user_upns")
+        if len(users) > MAX_BATCH_USERS:
+            raise InvalidRequest(f"user_upns has {len(users)} entries; at most {MAX_BATCH_USERS} per batch",
+                                 field="user_upns")
+        upns = [validate_address(u, f"user_upns[{i}]") for i, u in enumerate(users)]
+        counts = Counter(u.lower() for u in upns)
+        duplicates = sorted({u for u in upns if counts[u.lower()] > 1})
+        if duplicates:
+            raise InvalidRequest(f"user_upns lists these more than once: {', '.join(duplicates)}",
+                                 field="user_upns")
+        return cls(tuple(upns), body.get("config"), ExtractionOptions.parse(body.get("options")))
+
+
+def page_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_PAGE_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_PAGE_LIMIT}", field="limit") from None
+    if not 1 <= value <= MAX_PAGE_LIMIT:
+        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_PAGE_LIMIT}", field="limit")
+    return value

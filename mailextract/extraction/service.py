@@ -1,0 +1,155 @@
+"""The extraction API's operations: what each route does, independent of Azure Functions.
+
+The HTTP triggers parse the request, call one method here and turn the result (or a typed
+error) into JSON. Orchestrations are reached through the `Orchestrations` port, which the
+triggers adapt from the Durable client. Job state is written before an orchestration is told
+anything, so status always reads from Table storage and a crash between the two leaves a run
+that the user can see and cancel.
+
+Batches: each user gets a run with connection id `{batch_id}-{index:04d}` (its emails page
+through the single-run result route) and the run id of the batch. The batch orchestration
+starts them as sub-orchestrations, at most `max_parallel` at once.
+"""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, Protocol
+
+from mailextract import jobs as J
+from mailextract.errors import JobNotFound
+from mailextract.extraction.requests import BatchStartRequest, StartRequest, page_limit
+from mailextract.settings import Settings, get_settings
+from mailextract.storage.jobs import JobStore
+from mailextract.storage.keys import validate_connection_id
+from mailextract.storage.mail_index import MailIndex
+from mailextract.vault import CredentialVault
+
+SINGLE_ORCHESTRATOR = "extract_mailbox"
+BATCH_ORCHESTRATOR = "extract_batch"
+PROGRESS_FIELDS = ("messages_extracted", "folders_done", "folders_total", "pages_done",
+                   "attachments_saved", "current_folder")
+
+
+class Orchestrations(Protocol):
+    async def start(self, orchestrator: str, instance_id: str, payload: dict[str, Any]) -> None: ...
+    async def raise_event(self, instance_id: str, name: str, payload: Any = None) -> None: ...
+    async def terminate(self, instance_id: str, reason: str) -> None: ...
+
+
+def single_instance_id(run_id: str) -> str:
+    return f"extract-{run_id}"
+
+
+def child_connection_id(batch_id: str, index: int) -> str:
+    return f"{batch_id}-{index:04d}"
+
+
+def run_view(job: dict[str, Any]) -> dict[str, Any]:
+    view = {
+        "connection_id": job["connection_id"],
+        "user_upn": job["user_upn"],
+        "status": job["status"],
+        "progress": {name: job.get(name, 0 if name != "current_folder" else None) for name in PROGRESS_FIELDS},
+        "created_at": job["created_at"],
+        "updated_at": job["updated_at"],
+        "error": job.get("error"),
+    }
+    if job.get("parent_batch_id"):
+        view["batch_id"] = job["parent_batch_id"]
+    return view
+
+
+def email_view(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": record["id"], "subject": record.get("subject"),
+        "from": {"address": record.get("from_address"), "name": record.get("from_name")},
+        "to": record.get("to") or [], "cc": record.get("cc") or [],
+        "received_at": record.get("received_at"), "sent_at": record.get("sent_at"),
+        "folder": record.get("folder"), "is_read": record.get("is_read"),
+        "has_attachments": record.get("has_attachments"), "importance": record.get("importance"),
+        "conversation_id": record.get("conversation_id"), "preview": record.get("preview"),
+        "body_blob": record.get("body_blob"), "body_format": record.get("body_format"),
+        "attachments": record.get("attachments") or [],
+    }
+
+
+class ExtractionService:
+    def __init__(self, orchestrations: Orchestrations, *, settings: Settings | None = None,
+                 jobs: JobStore | None = None, index: MailIndex | None = None,
+                 vault: CredentialVault | None = None):
+        self.orchestrations = orchestrations
+        self.settings = settings or get_settings()
+        self.jobs = jobs or JobStore(self.settings)
+        self.index = index or MailIndex(self.settings)
+        self.vault = vault or CredentialVault(self.settings)
+
+    async def _io(self, fn, *args, **kwargs):
+        """Storage SDK calls are blocking: keep them off the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def _job(self, connection_id: str) -> dict[str, Any]:
+        validate_connection_id(connection_id, allow_reserved=True)
+        job = await self._io(self.jobs.get, connection_id)
+        if job is None:
+            raise JobNotFound(f"no extraction run for connection '{connection_id}'")
+        return job
+
+    async def _transition(self, connection_id: str, action: str, new_status: str) -> dict[str, Any]:
+        """Check and apply a user transition atomically against the stored status."""
+        def mutate(row: dict[str, Any]):
+            J.require_transition(action, row["status"], f"the run of connection '{connection_id}'")
+            row.update(status=new_status, updated_at=J.utcnow_iso())
+        validate_connection_id(connection_id, allow_reserved=True)
+        job = await self._io(self.jobs.update, connection_id, mutate)
+        if job is None:
+            raise JobNotFound(f"no extraction run for connection '{connection_id}'")
+        return job
+
+    # --- single mailbox --------------------------------------------------------------------
+    async def start(self, connection_id: str, body: Any, base_url: str) -> dict[str, Any]:
+        validate_connection_id(connection_id)
+        request = StartRequest.parse(body)
+        credential = await self._io(self.vault.reference_for, request.config)
+        run_id = uuid.uuid4().hex
+        now = J.utcnow_iso()
+        record = {"user_upn": request.user_upn, "status": J.PENDING, "run_id": run_id,
+                  "instance_id": single_instance_id(run_id), "options": request.options.to_json(),
+                  "credential": credential, "checkpoint": None, "error": None,
+                  "created_at": now, "updated_at": now}
+        try:
+            await self._io(self.jobs.create_run, connection_id, record)
+        except Exception:
+            await self._io(self.vault.forget, credential)
+            raise
+        await self.orchestrations.start(SINGLE_ORCHESTRATOR, record["instance_id"],
+                                        {"connection_id": connection_id, "run_id": run_id})
+        return {"connection_id": connection_id, "status": J.PENDING,
+                "status_url": f"{base_url}/api/emails/extract/status/{connection_id}"}
+
+    async def pause(self, connection_id: str) -> dict[str, Any]:
+        job = await self._transition(connection_id, "pause", J.PAUSING)
+        await self.orchestrations.raise_event(job["instance_id"], "pause")
+        return {"connection_id": connection_id, "status": J.PAUSING}
+
+    async def resume(self, connection_id: str) -> dict[str, Any]:
+        job = await self._transition(connection_id, "continue", J.IN_PROGRESS)
+        await self.orchestrations.raise_event(job["instance_id"], "continue")
+        return {"connection_id": connection_id, "status": J.IN_PROGRESS}
+
+    async def cancel(self, connection_id: str) -> dict[str, Any]:
+        job = await self._transition(connection_id, "cancel", J.CANCELLED)
+        await self.orchestrations.terminate(job["instance_id"], "cancelled by the user")
+        await self._io(self.vault.forget, job.get("credential"))
+        return {"connection_id": connection_id, "status": J.CANCELLED}
+
+    async def status(self, connection_id: str) -> dict[str, Any]:
+        return run_view(await self._job(connection_id))
+
+    async def result(self, connection_id: str, limit: str | None, cursor: str | None) -> dict[str, Any]:
+        size = page_limit(limit)
+        job = await self._job(connection_id)
+        records, next_cursor = await self._io(self.index.page, connection_id, size, cursor)
+        return {"connection_id": connection_id, "status": job["status"],
+                "messages_extracted": job.get("messages_extracted", 0),
+                "emails": [email_view(r) for r in records], "next_cursor": next_cursor}

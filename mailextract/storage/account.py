@@ -1,0 +1,60 @@
+"""Storage clients, created on first use and cached per process (never at import time: the
+Functions worker imports the app to index it). Tables and containers are created once per
+process, the first time a store asks for them."""
+from __future__ import annotations
+
+import threading
+
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient, TableServiceClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+from mailextract.errors import SettingsError
+from mailextract.settings import Settings, get_settings
+
+_lock = threading.Lock()
+_tables: dict[tuple[str, str], TableClient] = {}
+_containers: dict[tuple[str, str], ContainerClient] = {}
+_services: dict[str, tuple[TableServiceClient, BlobServiceClient]] = {}
+
+
+def _connection(settings: Settings | None) -> str:
+    value = (settings or get_settings()).azure_web_jobs_storage
+    if not value:
+        raise SettingsError("AzureWebJobsStorage", "is not set")
+    return value
+
+
+def _service(connection: str) -> tuple[TableServiceClient, BlobServiceClient]:
+    if connection not in _services:
+        _services[connection] = (TableServiceClient.from_connection_string(connection),
+                                 BlobServiceClient.from_connection_string(connection))
+    return _services[connection]
+
+
+def table(name: str, settings: Settings | None = None) -> TableClient:
+    connection = _connection(settings)
+    with _lock:
+        client = _tables.get((connection, name))
+        if client is None:
+            service = _service(connection)[0]
+            try:
+                service.create_table(name)
+            except ResourceExistsError:
+                pass
+            client = _tables[(connection, name)] = service.get_table_client(name)
+        return client
+
+
+def container(name: str, settings: Settings | None = None) -> ContainerClient:
+    connection = _connection(settings)
+    with _lock:
+        client = _containers.get((connection, name))
+        if client is None:
+            client = _service(connection)[1].get_container_client(name)
+            try:
+                client.create_container()
+            except ResourceExistsError:
+                pass
+            _containers[(connection, name)] = client
+        return client

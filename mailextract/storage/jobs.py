@@ -1,0 +1,132 @@
+"""Job state in Table storage: one row per connection (its current run) and one per batch.
+
+Status is read from here, never by replaying orchestrations. Every change is a read-modify-
+write guarded by the row's ETag and retried on conflict, so an activity storing a checkpoint
+and a user pausing the run never overwrite each other. Rows:
+  PartitionKey "job",   RowKey connection_id  the run of a connection (batch children included:
+                                              their connection id is `{batch_id}-{index:04d}` and
+                                              their field parent_batch_id names the batch)
+  PartitionKey "batch", RowKey batch_id       a batch
+JSON-valued fields (options, credential, checkpoint, error) are stored as JSON text; records
+read back carry their key as `connection_id` or `batch_id`.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+
+from mailextract.errors import JobConflict
+from mailextract.jobs import ACTIVE
+from mailextract.settings import Settings
+from mailextract.storage import account
+from mailextract.storage.keys import odata_literal
+
+TABLE = "ExtractionJobs"
+JSON_FIELDS = ("options", "credential", "checkpoint", "error", "users")
+JOB, BATCH = "job", "batch"
+
+
+KEY_FIELD = {"job": "connection_id", "batch": "batch_id"}
+
+
+def _to_entity(kind: str, key: str, record: dict[str, Any]) -> dict[str, Any]:
+    entity = {"PartitionKey": kind, "RowKey": key}
+    for name, value in record.items():
+        if name in ("PartitionKey", "RowKey", "etag", KEY_FIELD[kind]):
+            continue
+        entity[name] = json.dumps(value) if name in JSON_FIELDS else value
+    return entity
+
+
+def _from_entity(entity: Any) -> dict[str, Any]:
+    record = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
+    record[KEY_FIELD[entity["PartitionKey"]]] = entity["RowKey"]
+    for name in JSON_FIELDS:
+        if isinstance(record.get(name), str):
+            record[name] = json.loads(record[name])
+    record["etag"] = entity.metadata.get("etag") if hasattr(entity, "metadata") else None
+    return record
+
+
+class JobStore:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings
+
+    @property
+    def table(self):
+        return account.table(TABLE, self.settings)
+
+    def _get(self, kind: str, key: str) -> dict[str, Any] | None:
+        try:
+            return _from_entity(self.table.get_entity(kind, key))
+        except ResourceNotFoundError:
+            return None
+
+    def get(self, connection_id: str) -> dict[str, Any] | None:
+        return self._get(JOB, connection_id)
+
+    def get_batch(self, batch_id: str) -> dict[str, Any] | None:
+        return self._get(BATCH, batch_id)
+
+    def _replace_if_idle(self, kind: str, key: str, record: dict[str, Any], what: str) -> None:
+        """Create the row, or replace it when its run is finished; 409 while a run is active."""
+        current = self._get(kind, key)
+        entity = _to_entity(kind, key, record)
+        try:
+            if current is None:
+                self.table.create_entity(entity)
+                return
+            if current.get("status") in ACTIVE:
+                raise JobConflict(f"{what} already has a run that is {current['status']}", status=current["status"])
+            self.table.update_entity(entity, mode=UpdateMode.REPLACE, etag=current["etag"],
+                                     match_condition=MatchConditions.IfNotModified)
+        except (ResourceExistsError, ResourceModifiedError):
+            latest = self._get(kind, key) or {}
+            raise JobConflict(f"{what} was started by another request at the same time",
+                              status=latest.get("status", "pending")) from None
+
+    def create_run(self, connection_id: str, record: dict[str, Any]) -> None:
+        self._replace_if_idle(JOB, connection_id, record, f"connection '{connection_id}'")
+
+    def create_batch(self, batch_id: str, record: dict[str, Any]) -> None:
+        self._replace_if_idle(BATCH, batch_id, record, f"batch '{batch_id}'")
+
+    def put_runs(self, records: dict[str, dict[str, Any]]) -> None:
+        """Create the runs of a new batch (their ids are new: plain upserts, 100 per transaction)."""
+        ops = [("upsert", _to_entity(JOB, key, rec), {"mode": UpdateMode.REPLACE}) for key, rec in records.items()]
+        for start in range(0, len(ops), 100):
+            self.table.submit_transaction(ops[start:start + 100])
+
+    def _update(self, kind: str, key: str, mutate: Callable[[dict[str, Any]], bool | None]) -> dict[str, Any] | None:
+        """Apply `mutate` to the current row until it sticks. `mutate` returns False to leave
+        the row unchanged. Returns the row as stored (None when it does not exist)."""
+        while True:
+            current = self._get(kind, key)
+            if current is None:
+                return None
+            if mutate(current) is False:
+                return current
+            try:
+                self.table.update_entity(_to_entity(kind, key, current), mode=UpdateMode.REPLACE,
+                                         etag=current["etag"], match_condition=MatchConditions.IfNotModified)
+                return current
+            except ResourceModifiedError:
+                continue
+
+    def update(self, connection_id: str, mutate: Callable[[dict[str, Any]], bool | None]) -> dict[str, Any] | None:
+        return self._update(JOB, connection_id, mutate)
+
+    def update_batch(self, batch_id: str, mutate: Callable[[dict[str, Any]], bool | None]) -> dict[str, Any] | None:
+        return self._update(BATCH, batch_id, mutate)
+
+    def children(self, batch_id: str) -> list[dict[str, Any]]:
+        """The runs of a batch, in user order (their keys are `{batch_id}-{index:04d}`)."""
+        low, high = f"{batch_id}-", f"{batch_id}."
+        query = (f"PartitionKey eq 'job' and RowKey ge {odata_literal(low)} "
+                 f"and RowKey lt {odata_literal(high)}")
+        return sorted((_from_entity(e) for e in self.table.query_entities(query)),
+                      key=lambda r: r["connection_id"])

@@ -1,0 +1,125 @@
+"""The message index in Table storage: one row per message, keyed by its immutable Graph id.
+
+  table `MailMessages`: PartitionKey connection_id (one partition per mailbox run: storage.md
+  2,000 entities/s per partition), RowKey the encoded message id.
+Rows are upserted (replace) 100 per entity-group transaction, so a re-run updates in place and
+never duplicates. Lists (recipients, attachments) are JSON text, capped under the 64 KiB
+string limit.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Iterable
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import UpdateMode
+
+from mailextract.errors import InvalidRequest
+from mailextract.settings import Settings
+from mailextract.storage import account
+from mailextract.storage.keys import decode, encode, odata_literal
+
+TABLE = "MailMessages"
+JSON_FIELDS = ("to", "cc", "attachments", "categories")
+# A string property holds 64 KiB of UTF-16 (storage.md): count UTF-16 units, not characters.
+MAX_JSON_UNITS = 30_000
+MAX_CURSOR_CHARS = 4096
+CURSOR_KEYS = {"PartitionKey", "RowKey"}
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _cap(value: Any) -> str:
+    """JSON of a list, halved until it fits one string property."""
+    text = json.dumps(value, ensure_ascii=False)
+    while _utf16_units(text) > MAX_JSON_UNITS and isinstance(value, list) and value:
+        value = value[: len(value) // 2]
+        text = json.dumps(value, ensure_ascii=False)
+    if _utf16_units(text) > MAX_JSON_UNITS:
+        text = json.dumps([])
+    return text
+
+
+def encode_page_cursor(token: dict[str, str] | None) -> str | None:
+    if not token:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
+
+
+def decode_page_cursor(cursor: str | None) -> dict[str, str] | None:
+    if not cursor:
+        return None
+    try:
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError
+        padded = cursor + "=" * (-len(cursor) % 4)
+        token = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if (not isinstance(token, dict) or not token or not set(token) <= CURSOR_KEYS
+                or not all(isinstance(v, str) for v in token.values())):
+            raise ValueError
+        return token
+    except (ValueError, RecursionError):
+        raise InvalidRequest("cursor is not a cursor this service returned", field="cursor") from None
+
+
+class MailIndex:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings
+
+    @property
+    def table(self):
+        return account.table(TABLE, self.settings)
+
+    def upsert(self, connection_id: str, records: Iterable[dict[str, Any]]) -> int:
+        ops = []
+        for record in records:
+            entity = {"PartitionKey": connection_id, "RowKey": encode(record["id"])}
+            for name, value in record.items():
+                entity[name] = _cap(value) if name in JSON_FIELDS else value
+            ops.append(("upsert", entity, {"mode": UpdateMode.REPLACE}))
+        for start in range(0, len(ops), 100):
+            self.table.submit_transaction(ops[start:start + 100])
+        return len(ops)
+
+    @staticmethod
+    def _record(entity: Any) -> dict[str, Any]:
+        record = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
+        for name in JSON_FIELDS:
+            if isinstance(record.get(name), str):
+                record[name] = json.loads(record[name])
+        record["id"] = decode(entity["RowKey"])
+        return record
+
+    def page(self, connection_id: str, limit: int, cursor: str | None,
+             odata_filter: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        query = f"PartitionKey eq {odata_literal(connection_id)}"
+        if odata_filter:
+            query += f" and ({odata_filter})"
+        pages = self.table.query_entities(query, results_per_page=limit).by_page(
+            continuation_token=decode_page_cursor(cursor))
+        try:
+            entities = list(next(pages))
+        except StopIteration:
+            entities = []
+        return [self._record(e) for e in entities], encode_page_cursor(pages.continuation_token)
+
+    def get(self, connection_id: str, message_id: str) -> dict[str, Any] | None:
+        try:
+            return self._record(self.table.get_entity(connection_id, encode(message_id)))
+        except ResourceNotFoundError:
+            return None
+
+    def all_ids(self, connection_id: str) -> list[str]:
+        query = f"PartitionKey eq {odata_literal(connection_id)}"
+        return [decode(e["RowKey"]) for e in self.table.query_entities(query, select=["RowKey"])]
+
+    def delete_partition(self, connection_id: str) -> int:
+        keys = [e["RowKey"] for e in self.table.query_entities(
+            f"PartitionKey eq {odata_literal(connection_id)}", select=["RowKey"])]
+        for start in range(0, len(keys), 100):
+            self.table.submit_transaction([("delete", {"PartitionKey": connection_id, "RowKey": k})
+                                           for k in keys[start:start + 100]])
+        return len(keys)

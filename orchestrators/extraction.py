@@ -1,0 +1,97 @@
+"""Orchestrations of extraction runs: one mailbox, and a batch of mailboxes.
+
+Orchestrators decide, activities do: these generators only pass ids and small summaries and
+never touch Graph or storage. A single run pages through its mailbox one activity per page
+(the checkpoint lives in Table storage), so pause takes effect at the next page boundary,
+within one page's time. History stays bounded: after PAGES_PER_EXECUTION pages, and after each
+continue, the run goes on as a new execution (continue_as_new). Pause and continue are external
+events; cancel is terminate (done by the service). Status changes are logged by the activities;
+orchestrator logs are guarded by is_replaying.
+"""
+from __future__ import annotations
+
+import logging
+
+import azure.durable_functions as df
+
+from mailextract.extraction.service import BATCH_ORCHESTRATOR, SINGLE_ORCHESTRATOR, child_connection_id
+
+bp = df.Blueprint()
+log = logging.getLogger("mailextract.orchestrators")
+
+PAGES_PER_EXECUTION = 40
+# Transient failures (Graph still throttling after the client's own bounded wait, storage
+# hiccups) get a few more tries, spaced out; permanent ones end the run in the activity itself.
+STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=4)
+PAUSE_STATUSES = ("pausing", "paused")
+
+
+def _error_of(exc: Exception) -> dict:
+    message = str(exc).split("\n")[0].strip() or type(exc).__name__
+    return {"code": "step_failed", "message": message[:500]}
+
+
+@bp.orchestration_trigger(context_name="context", orchestration=SINGLE_ORCHESTRATOR)
+def extract_mailbox(context: df.DurableOrchestrationContext):
+    run = context.get_input()  # {"connection_id", "run_id", "begun"?}
+    try:
+        if not run.get("begun"):
+            begun = yield context.call_activity_with_retry("begin_extraction", STEP_RETRY, run)
+            if not begun["proceed"]:
+                return {"status": begun.get("status")}
+            run = {**run, "begun": True}
+            status = begun["status"]
+        else:
+            status = "in_progress"
+        pause = context.wait_for_external_event("pause")  # one waiter per execution
+        for _ in range(PAGES_PER_EXECUTION):
+            if status in PAUSE_STATUSES:
+                yield context.call_activity("pause_extraction", run)
+                yield context.wait_for_external_event("continue")
+                context.continue_as_new(run)
+                return None
+            page = context.call_activity_with_retry("extract_page", STEP_RETRY, run)
+            winner = yield context.task_any([page, pause])
+            summary = yield page  # after a pause, the page in flight still completes
+            if summary["done"]:
+                if summary.get("failed") or summary.get("stopped"):
+                    return {"status": "stopped"}
+                return (yield context.call_activity("finish_extraction", run))
+            status = "pausing" if winner == pause else summary["status"]
+        context.continue_as_new(run)
+        return None
+    except Exception as exc:  # a step failed after its retries: the run ends failed, visibly
+        if not context.is_replaying:
+            log.warning("run %s of connection %s failed in a step", run["run_id"], run["connection_id"])
+        yield context.call_activity("fail_extraction", {**run, "error": _error_of(exc)})
+        return {"status": "failed"}
+
+
+@bp.orchestration_trigger(context_name="context", orchestration=BATCH_ORCHESTRATOR)
+def extract_batch(context: df.DurableOrchestrationContext):
+    batch = context.get_input()  # {"batch_id", "count", "max_parallel"}
+    batch_id, count, parallel = batch["batch_id"], batch["count"], batch["max_parallel"]
+    next_index = 0
+    running: dict[str, df.Task] = {}
+    while next_index < count or running:
+        if next_index < count and len(running) < parallel:
+            gate = yield context.call_activity("batch_gate", batch_id)
+            if gate["status"] in ("completed", "cancelled", "failed"):
+                return gate
+            if gate["status"] in PAUSE_STATUSES:
+                yield context.wait_for_external_event(f"continue-{gate['cycle']}")
+                continue
+            while next_index < count and len(running) < parallel:
+                child = child_connection_id(batch_id, next_index)
+                running[child] = context.call_sub_orchestrator(
+                    SINGLE_ORCHESTRATOR, {"connection_id": child, "run_id": batch_id}, instance_id=child)
+                next_index += 1
+        finished = yield context.task_any(list(running.values()))
+        child = next(key for key, task in running.items() if task == finished)
+        del running[child]
+        try:
+            yield finished
+        except Exception as exc:  # one mailbox failing does not stop the others
+            yield context.call_activity("fail_extraction",
+                                        {"connection_id": child, "run_id": batch_id, "error": _error_of(exc)})
+    return (yield context.call_activity("finish_batch", batch_id))
