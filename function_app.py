@@ -9,8 +9,11 @@ import azure.functions as func
 from activities import extraction as extraction_activities
 from http_triggers import batch as batch_routes
 from http_triggers import extraction as extraction_routes
+from http_triggers import messages as message_routes
+from http_triggers import operations as operation_routes
 from orchestrators import extraction as extraction_orchestrators
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (extraction_routes.bp, batch_routes.bp, extraction_orchestrators.bp, extraction_activities.bp):
+for blueprint in (extraction_routes.bp, batch_routes.bp, operation_routes.bp, message_routes.bp,
+                  extraction_orchestrators.bp, extraction_activities.bp):
     app.register_functions(blueprint)

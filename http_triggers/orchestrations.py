@@ -35,3 +35,11 @@ class DurableOrchestrations:
         except Exception as exc:
             if "No instance with ID" not in str(exc):
                 raise
+
+    async def purge(self, instance_id: str) -> int:
+        """Delete a finished instance's history; 0 when there is none."""
+        return (await self.client.purge_instance_history(instance_id)).instances_deleted
+
+    async def probe(self) -> None:
+        """One status read of an instance that does not exist: fails when the backend is down."""
+        await self.client.get_status("health-probe-no-such-instance")

@@ -51,8 +51,15 @@ def base_url(req: func.HttpRequest) -> str:
 
 
 async def respond(operation: Callable[[], Awaitable[Any]], status: int = 200) -> func.HttpResponse:
+    """Run an operation and answer its result as JSON, or its typed error."""
+    return await respond_with(lambda result: json_response(result, status), operation)
+
+
+async def respond_with(render: Callable[[Any], func.HttpResponse],
+                       operation: Callable[[], Awaitable[Any]]) -> func.HttpResponse:
+    """Run an operation and render its result, or answer its typed error."""
     try:
-        return json_response(await operation(), status)
+        return render(await operation())
     except MailExtractionError as exc:
         code = next((s for kind, s in STATUS_BY_ERROR if isinstance(exc, kind)), 502)
         if code >= 500:

@@ -47,7 +47,7 @@ BODY_FORMATS = ("html", "text")
 OPTION_NAMES = ("folders", "received_after", "received_before", "include_attachments", "body_format")
 
 
-def _parse_time(name: str, value: Any) -> datetime | None:
+def parse_time(name: str, value: Any) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -93,8 +93,8 @@ class ExtractionOptions:
                 raise InvalidRequest("options.folders must be a non-empty list of folder names",
                                      field="options.folders")
             folders = tuple(f.strip() for f in folders)
-        after = _parse_time("received_after", raw.get("received_after"))
-        before = _parse_time("received_before", raw.get("received_before"))
+        after = parse_time("received_after", raw.get("received_after"))
+        before = parse_time("received_before", raw.get("received_before"))
         if after and before and after >= before:
             raise InvalidRequest("options.received_after must be earlier than options.received_before",
                                  field="options.received_after")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -89,8 +90,8 @@ class ManagementApi:
         self.system_key = system_key
 
     async def handle(self, request: web.Request, path: str) -> web.Response:
-        """`path` is what follows the API root, e.g. `instances/abc/raiseEvent/go`."""
-        parts = [p for p in path.split("/") if p]
+        """`path` is what follows the API root, e.g. `instances/abc/raiseEvent/go` (still encoded)."""
+        parts = [unquote(p) for p in path.split("/") if p]
         method = request.method.upper()
         try:
             if parts and parts[0] == "orchestrators" and len(parts) in (2, 3) and method == "POST":

@@ -51,7 +51,8 @@ class HttpFront:
         return app
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
+        # Route on the raw path: an encoded '/' inside an id stays inside its segment.
+        path = request.raw_path.split("?", 1)[0]
         if path.startswith(self.rpc_prefix):
             return await self.management.handle(request, path[len(self.rpc_prefix):])
         if path == WEBHOOK_PATH or path.startswith(WEBHOOK_PATH + "/"):

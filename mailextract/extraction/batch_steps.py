@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mailextract import jobs as J
-from mailextract.extraction.steps import log_event
+from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
 from mailextract.vault import CredentialVault

@@ -19,6 +19,7 @@ from mailextract.errors import InstanceNotFound, InvalidRequest, JobNotFound
 from mailextract.extraction.requests import BatchStartRequest
 from mailextract.extraction.service import (BATCH_ORCHESTRATOR, Orchestrations, child_connection_id,
                                             run_view)
+from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
 from mailextract.vault import CredentialVault
@@ -129,6 +130,7 @@ class BatchService:
         for run in await self._move_runs(batch_id, {J.PENDING: J.PAUSED, J.IN_PROGRESS: J.PAUSING}):
             if run["status"] == J.PAUSING:
                 await self._wake(run["instance_id"], "pause")
+        log_event("batch.pause_requested", batch_id=batch_id)
         return {"batch_id": batch_id, "status": J.PAUSING}
 
     async def resume(self, batch_id: str) -> dict[str, Any]:
@@ -136,6 +138,7 @@ class BatchService:
         for run in await self._move_runs(batch_id, {J.PAUSED: None, J.PAUSING: None}):
             await self._wake(run["instance_id"], "continue")
         await self._wake(batch_id, f"continue-{before.get('cycle', 0)}")
+        log_event("batch.resumed", batch_id=batch_id)
         return {"batch_id": batch_id, "status": J.IN_PROGRESS}
 
     async def cancel(self, batch_id: str) -> dict[str, Any]:
@@ -145,6 +148,7 @@ class BatchService:
         for run in await self._move_runs(batch_id, {s: J.CANCELLED for s in J.ACTIVE}):
             await self.orchestrations.terminate(run["instance_id"], "batch cancelled by the user")
         await self._io(self.vault.forget, before.get("credential"))
+        log_event("batch.cancelled", batch_id=batch_id)
         return {"batch_id": batch_id, "status": J.CANCELLED}
 
     async def status(self, batch_id: str) -> dict[str, Any]:

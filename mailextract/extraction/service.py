@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from mailextract import jobs as J
 from mailextract.errors import JobNotFound
 from mailextract.extraction.requests import BatchStartRequest, StartRequest, page_limit
+from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
 from mailextract.storage.keys import validate_connection_id
@@ -130,17 +131,22 @@ class ExtractionService:
     async def pause(self, connection_id: str) -> dict[str, Any]:
         job = await self._transition(connection_id, "pause", J.PAUSING)
         await self.orchestrations.raise_event(job["instance_id"], "pause")
+        log_event("run.pause_requested", connection_id=connection_id, mailbox=job["user_upn"])
         return {"connection_id": connection_id, "status": J.PAUSING}
 
     async def resume(self, connection_id: str) -> dict[str, Any]:
         job = await self._transition(connection_id, "continue", J.IN_PROGRESS)
         await self.orchestrations.raise_event(job["instance_id"], "continue")
+        log_event("run.resumed", connection_id=connection_id, mailbox=job["user_upn"],
+                  messages=job.get("messages_extracted", 0))
         return {"connection_id": connection_id, "status": J.IN_PROGRESS}
 
     async def cancel(self, connection_id: str) -> dict[str, Any]:
         job = await self._transition(connection_id, "cancel", J.CANCELLED)
         await self.orchestrations.terminate(job["instance_id"], "cancelled by the user")
         await self._io(self.vault.forget, job.get("credential"))
+        log_event("run.cancelled", connection_id=connection_id, mailbox=job["user_upn"],
+                  messages=job.get("messages_extracted", 0))
         return {"connection_id": connection_id, "status": J.CANCELLED}
 
     async def status(self, connection_id: str) -> dict[str, Any]:

@@ -17,8 +17,6 @@ bounded wait, Graph unavailable) propagate so the orchestrator can retry the ste
 """
 from __future__ import annotations
 
-import json
-import logging
 import tempfile
 import time
 from typing import Any, Callable
@@ -29,13 +27,12 @@ from mailextract.errors import (AccessDenied, AuthenticationFailed, GraphError, 
 from mailextract.graph import GraphClient
 from mailextract.graph.credentials import GraphCredentials
 from mailextract.graph.models import MailFolder
+from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
 from mailextract.storage.mail_blobs import MailBlobs, attachment_blob_name, body_blob_name
 from mailextract.storage.mail_index import MailIndex
 from mailextract.vault import CredentialVault
-
-log = logging.getLogger("mailextract.extraction")
 
 PERMANENT_ERRORS = (GraphError, AccessDenied, AuthenticationFailed, MissingCredentials, InvalidRequest)
 MESSAGE_SELECT = ("id", "subject", "from", "sender", "toRecipients", "ccRecipients", "receivedDateTime",
@@ -43,11 +40,6 @@ MESSAGE_SELECT = ("id", "subject", "from", "sender", "toRecipients", "ccRecipien
                   "internetMessageId", "bodyPreview", "body", "parentFolderId", "categories")
 WELL_KNOWN = {"inbox": "inbox", "sentitems": "sent items", "deleteditems": "deleted items",
               "drafts": "drafts", "junkemail": "junk email", "archive": "archive"}
-
-
-def log_event(event: str, **fields: Any) -> None:
-    """One structured line per state change of a run (no mail content, no secrets)."""
-    log.info("%s %s", event, json.dumps(fields, sort_keys=True, default=str))
 
 
 def _find_folder(folders: list[MailFolder], name: str) -> MailFolder:
@@ -76,13 +68,14 @@ def select_folders(folders: list[MailFolder], wanted: tuple[str, ...] | None) ->
     return [f for f in folders if any(f.path.lower() == p or f.path.lower().startswith(p + "/") for p in chosen)]
 
 
-def message_record(message: dict[str, Any], *, folder_path: str, run_id: str, body_blob: str,
+def message_record(message: dict[str, Any], *, user_upn: str, folder_path: str, run_id: str, body_blob: str,
                    body_format: str, attachments: list[dict[str, Any]]) -> dict[str, Any]:
     """The index row of a message: what the result and query routes answer with."""
     sender = (message.get("from") or message.get("sender") or {}).get("emailAddress") or {}
     body = message.get("body") or {}
     return {
         "id": message["id"],
+        "user_upn": user_upn,
         "subject": message.get("subject") or "",
         "from_address": sender.get("address") or "",
         "from_name": sender.get("name") or "",
@@ -242,7 +235,7 @@ class ExtractionSteps:
             bodies.append((name, (message.get("body") or {}).get("content") or "", content_type))
             attachments = (self._store_attachments(client, connection_id, upn, message["id"])
                            if options.include_attachments and message.get("hasAttachments") else [])
-            records.append(message_record(message, folder_path=folder["path"], run_id=job["run_id"],
+            records.append(message_record(message, user_upn=upn, folder_path=folder["path"], run_id=job["run_id"],
                                           body_blob=name, body_format=options.body_format,
                                           attachments=attachments))
         self.blobs.put_bodies(bodies)

@@ -123,6 +123,20 @@ class JobStore:
     def update_batch(self, batch_id: str, mutate: Callable[[dict[str, Any]], bool | None]) -> dict[str, Any] | None:
         return self._update(BATCH, batch_id, mutate)
 
+    def delete(self, connection_id: str) -> None:
+        self.table.delete_entity(JOB, connection_id)
+
+    def delete_batch(self, batch_id: str) -> None:
+        self.table.delete_entity(BATCH, batch_id)
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """Every run and batch with the columns the job list shows (no checkpoints, no options)."""
+        columns = ["PartitionKey", "RowKey", "status", "user_upn", "user_count", "parent_batch_id",
+                   "messages_extracted", "created_at", "updated_at"]
+        return [_from_entity(e) | {"kind": e["PartitionKey"]}
+                for e in self.table.query_entities("PartitionKey eq 'job' or PartitionKey eq 'batch'",
+                                                   select=columns)]
+
     def children(self, batch_id: str) -> list[dict[str, Any]]:
         """The runs of a batch, in user order (their keys are `{batch_id}-{index:04d}`)."""
         low, high = f"{batch_id}-", f"{batch_id}."

@@ -54,8 +54,11 @@ class MailBlobs:
                                        content_type=content_type or "application/octet-stream",
                                        content_disposition=_disposition(filename)))
 
+    def read_bytes(self, name: str) -> bytes:
+        return self.container.download_blob(name).readall()
+
     def read_text(self, name: str) -> str:
-        return self.container.download_blob(name).readall().decode("utf-8")
+        return self.read_bytes(name).decode("utf-8")
 
     def delete_prefix(self, prefix: str) -> int:
         names = [b.name for b in self.container.list_blobs(name_starts_with=prefix)]

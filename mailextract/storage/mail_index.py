@@ -8,14 +8,13 @@ string limit.
 """
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any, Iterable
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from mailextract.errors import InvalidRequest
+from mailextract import paging
 from mailextract.settings import Settings
 from mailextract.storage import account
 from mailextract.storage.keys import decode, encode, odata_literal
@@ -24,7 +23,6 @@ TABLE = "MailMessages"
 JSON_FIELDS = ("to", "cc", "attachments", "categories")
 # A string property holds 64 KiB of UTF-16 (storage.md): count UTF-16 units, not characters.
 MAX_JSON_UNITS = 30_000
-MAX_CURSOR_CHARS = 4096
 CURSOR_KEYS = {"PartitionKey", "RowKey"}
 
 
@@ -43,26 +41,17 @@ def _cap(value: Any) -> str:
     return text
 
 
+def _is_table_token(token: Any) -> bool:
+    return bool(token) and set(token) <= CURSOR_KEYS and all(isinstance(v, str) for v in token.values())
+
+
 def encode_page_cursor(token: dict[str, str] | None) -> str | None:
-    if not token:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
+    """The result route's cursor: the Table continuation token, opaque to callers."""
+    return paging.encode(token or None)
 
 
 def decode_page_cursor(cursor: str | None) -> dict[str, str] | None:
-    if not cursor:
-        return None
-    try:
-        if len(cursor) > MAX_CURSOR_CHARS:
-            raise ValueError
-        padded = cursor + "=" * (-len(cursor) % 4)
-        token = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if (not isinstance(token, dict) or not token or not set(token) <= CURSOR_KEYS
-                or not all(isinstance(v, str) for v in token.values())):
-            raise ValueError
-        return token
-    except (ValueError, RecursionError):
-        raise InvalidRequest("cursor is not a cursor this service returned", field="cursor") from None
+    return paging.decode(cursor, _is_table_token)
 
 
 class MailIndex:
@@ -85,8 +74,10 @@ class MailIndex:
         return len(ops)
 
     @staticmethod
-    def _record(entity: Any) -> dict[str, Any]:
+    def record(entity: Any) -> dict[str, Any]:
+        """An index row as a record: JSON fields decoded, with its message id and connection id."""
         record = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
+        record["connection_id"] = entity["PartitionKey"]
         for name in JSON_FIELDS:
             if isinstance(record.get(name), str):
                 record[name] = json.loads(record[name])
@@ -104,11 +95,11 @@ class MailIndex:
             entities = list(next(pages))
         except StopIteration:
             entities = []
-        return [self._record(e) for e in entities], encode_page_cursor(pages.continuation_token)
+        return [self.record(e) for e in entities], encode_page_cursor(pages.continuation_token)
 
     def get(self, connection_id: str, message_id: str) -> dict[str, Any] | None:
         try:
-            return self._record(self.table.get_entity(connection_id, encode(message_id)))
+            return self.record(self.table.get_entity(connection_id, encode(message_id)))
         except ResourceNotFoundError:
             return None
 

@@ -74,18 +74,22 @@ class Stack:
     def wait_batch(self, batch_id: str, statuses=FINISHED, timeout: float = 120) -> dict:
         return self._wait_status(lambda: self.batch_status(batch_id), batch_id, statuses, timeout)
 
-    def emails(self, connection_id: str, limit: int = 1000) -> list[dict]:
-        emails, cursor = [], None
+    def collect(self, path: str, key: str, **params) -> list[dict]:
+        """Every item of a paged list route, following next_cursor to the end."""
+        items, cursor = [], None
         while True:
-            params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
-            page = self.get(f"emails/extract/result/{connection_id}", params=params)
+            page = self.get(path, params={**params, **({"cursor": cursor} if cursor else {})})
             assert page.status_code == 200, page.text
             body = page.json()
-            assert len(body["emails"]) <= limit
-            emails += body["emails"]
+            if "limit" in params:
+                assert len(body[key]) <= int(params["limit"])
+            items += body[key]
             cursor = body["next_cursor"]
             if cursor is None:
-                return emails
+                return items
+
+    def emails(self, connection_id: str, limit: int = 1000) -> list[dict]:
+        return self.collect(f"emails/extract/result/{connection_id}", "emails", limit=limit)
 
     def restart(self) -> None:
         """kill -9 devhost and start it again on the same port, hub and storage."""

@@ -149,7 +149,7 @@ ATTACHMENTS = [{"id": "att1", "name": "report.pdf", "content_type": "application
 
 
 def _record(message, **overrides):
-    kwargs = dict(folder_path="Inbox/Projects", run_id="run-1", body_blob="c1/bodies/x.html",
+    kwargs = dict(user_upn="bob@contoso.com", folder_path="Inbox/Projects", run_id="run-1", body_blob="c1/bodies/x.html",
                   body_format="html", attachments=ATTACHMENTS)
     kwargs.update(overrides)
     return message_record(message, **kwargs)
@@ -160,7 +160,7 @@ def test_full_message_record():
     extracted_at = record.pop("extracted_at")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", extracted_at)
     assert record == {
-        "id": "AAMkAGI2TG93AAA=", "subject": "Quarterly report",
+        "id": "AAMkAGI2TG93AAA=", "user_upn": "bob@contoso.com", "subject": "Quarterly report",
         "from_address": "alice@contoso.com", "from_name": "Alice Example",
         "to": ["bob@contoso.com", "carol@contoso.com"], "cc": ["dan@contoso.com"],
         "received_at": "2024-03-01T10:00:00Z", "sent_at": "2024-03-01T09:59:58Z",
