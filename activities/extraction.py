@@ -1,4 +1,4 @@
-"""Activities of extraction runs: thin adapters from the orchestrations to mailextract.
+"""Activities of mailbox runs (extractions and syncs): thin adapters to mailextract.
 
 Each builds (once per process) the core objects from settings and calls one step. Inputs and
 outputs are ids and small summaries, never message bodies or secrets.
@@ -11,13 +11,14 @@ import azure.durable_functions as df
 
 from mailextract.extraction.batch_steps import BatchSteps
 from mailextract.extraction.steps import ExtractionSteps
+from mailextract.sync.service import record_outcome
 
 bp = df.Blueprint()
 
 
 @functools.cache
 def steps() -> ExtractionSteps:
-    return ExtractionSteps()
+    return ExtractionSteps(on_finished=record_outcome)
 
 
 @functools.cache

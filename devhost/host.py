@@ -25,6 +25,15 @@ from devhost.timers import Schedule, TimerRunner, open_timer_table
 log = logging.getLogger("devhost")
 
 
+async def _close_sdk_client_session() -> None:
+    """The SDK's durable client keeps one aiohttp session per process; close it on shutdown, as
+    the Python worker's process exit would (the SDK offers no public hook)."""
+    from azure.durable_functions.models.utils import http_utils
+    close = getattr(http_utils, "_close_session", None)
+    if close is not None:
+        await close()
+
+
 @dataclass
 class Options:
     app_dir: Path
@@ -90,6 +99,7 @@ async def serve(options: Options, environ) -> None:
     for task in timer_tasks:
         task.cancel()
     await runner.cleanup()
+    await _close_sdk_client_session()
     await engine.stop()
     await store.close()
     if timer_table is not None:

@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Graph: graphsim at {sim.graph_endpoint} (tenant {sim.tenant_id}, demo mailboxes "
                   f"{args.mailboxes or 'alice@contoso.com=500,bob@contoso.com=120'}); CA bundle {sim.ca_bundle}")
 
+        if not _configured("SYNC_TIMER_SCHEDULE", settings):
+            env["SYNC_TIMER_SCHEDULE"] = "0 * * * * *"  # every minute
         if not _configured("CREDENTIAL_ENCRYPTION_KEY", settings):
             env["CREDENTIAL_ENCRYPTION_KEY"] = _local_encryption_key(local)
 

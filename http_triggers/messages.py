@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import azure.durable_functions as df
 import azure.functions as func
 
 from http_triggers.responses import respond, respond_with
 from mailextract.operations.messages import MessageQueries
 
-bp = func.Blueprint()
+bp = df.Blueprint()
 
 
 @bp.route(route="emails/messages", methods=["GET"])

@@ -7,6 +7,8 @@ import azure.functions as func
 
 from http_triggers.orchestrations import DurableOrchestrations
 from http_triggers.responses import base_url, json_response, respond
+from mailextract import __version__
+from mailextract.errors import MailExtractionError
 from mailextract.operations.health import check_health
 from mailextract.operations.jobs import JobOperations
 
@@ -20,7 +22,11 @@ def operations(client) -> JobOperations:
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def health(req: func.HttpRequest, client) -> func.HttpResponse:
-    healthy, body = await check_health(DurableOrchestrations(client).probe)
+    try:
+        healthy, body = await check_health(DurableOrchestrations(client).probe)
+    except MailExtractionError as exc:  # settings the service needs are missing or invalid
+        return json_response({"status": "unavailable", "version": __version__, "failing": ["settings"],
+                              "dependencies": {"settings": {"status": "error", "error": str(exc)}}}, 503)
     return json_response(body, 200 if healthy else 503)
 
 

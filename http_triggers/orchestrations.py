@@ -10,7 +10,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from mailextract.errors import InstanceNotFound
+from mailextract.errors import InstanceNotFound, JobConflict
 
 
 class DurableOrchestrations:
@@ -37,8 +37,16 @@ class DurableOrchestrations:
                 raise
 
     async def purge(self, instance_id: str) -> int:
-        """Delete a finished instance's history; 0 when there is none."""
-        return (await self.client.purge_instance_history(instance_id)).instances_deleted
+        """Delete a finished instance's history; 0 when there is none.
+
+        Right after a cancel the orchestration may still be stopping and the runtime refuses to
+        purge it: that is a conflict the caller can retry in a moment."""
+        try:
+            return (await self.client.purge_instance_history(instance_id)).instances_deleted
+        except Exception as exc:
+            if "unexpected status code 400" in str(exc):
+                raise JobConflict("the run's orchestration is still stopping; try again in a few seconds") from None
+            raise
 
     async def probe(self) -> None:
         """One status read of an instance that does not exist: fails when the backend is down."""

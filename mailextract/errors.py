@@ -225,3 +225,9 @@ class GraphUnavailable(_RetriesExhausted):
     """Graph (or the token endpoint) kept failing with 5xx / connection errors beyond the retry budget."""
 
     code = "graph_unavailable"
+
+
+class ConnectionExists(JobConflict):
+    """A connection with that id already exists (create refuses to overwrite it)."""
+
+    code = "connection_exists"

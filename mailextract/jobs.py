@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mailextract.errors import InvalidRequest, JobConflict
+from mailextract.validation import known_fields
 
 PENDING, IN_PROGRESS, PAUSING, PAUSED = "pending", "in_progress", "pausing", "paused"
 COMPLETED, CANCELLED, FAILED = "completed", "cancelled", "failed"
@@ -80,12 +81,7 @@ class ExtractionOptions:
     def parse(cls, raw: Any) -> "ExtractionOptions":
         if raw is None:
             return cls()
-        if not isinstance(raw, dict):
-            raise InvalidRequest("options must be an object", field="options")
-        unknown = sorted(set(raw) - set(OPTION_NAMES))
-        if unknown:
-            raise InvalidRequest(f"unknown option(s): {', '.join(unknown)}; known: {', '.join(OPTION_NAMES)}",
-                                 field="options")
+        known_fields(raw, "options", OPTION_NAMES, "option(s)")
         folders = raw.get("folders")
         if folders is not None:
             if (not isinstance(folders, list) or not folders

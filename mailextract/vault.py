@@ -64,6 +64,12 @@ class CredentialVault:
                 raise MissingCredentials(["outlook_client_secret (the stored secret can no longer be read)"]) from None
         return GraphCredentials(tenant_id=reference["tenant_id"], client_id=reference["client_id"], **material)
 
+    def forget_for_run(self, job: dict[str, Any]) -> None:
+        """Forget the secret of a run that ended, unless it belongs to something that outlives
+        the run: a batch (its runs share the batch's) or a connection (its syncs use its own)."""
+        if not job.get("parent_batch_id") and job.get("credential_owner") != "connection":
+            self.forget(job.get("credential"))
+
     def forget(self, reference: dict[str, Any] | None) -> None:
         if reference and reference.get("kind") == "vault":
             try:

@@ -15,10 +15,10 @@ import uuid
 from typing import Any
 
 from mailextract import jobs as J
-from mailextract.errors import InstanceNotFound, InvalidRequest, JobNotFound
+from mailextract.errors import InvalidRequest, JobNotFound
 from mailextract.extraction.requests import BatchStartRequest
-from mailextract.extraction.service import (BATCH_ORCHESTRATOR, Orchestrations, child_connection_id,
-                                            run_view)
+from mailextract.extraction.service import (BATCH_ORCHESTRATOR, ExtractionService, Orchestrations,
+                                            child_connection_id, run_view)
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
@@ -57,6 +57,7 @@ class BatchService:
         self.settings = settings or get_settings()
         self.jobs = jobs or JobStore(self.settings)
         self.vault = vault or CredentialVault(self.settings)
+        self.runs = ExtractionService(orchestrations, settings=self.settings, jobs=self.jobs, vault=self.vault)
 
     async def _io(self, fn, *args):
         return await asyncio.to_thread(fn, *args)
@@ -67,12 +68,6 @@ class BatchService:
         if batch is None:
             raise JobNotFound(f"no batch '{batch_id}'")
         return batch, await self._io(self.jobs.children, batch_id)
-
-    async def _wake(self, instance_id: str, event: str) -> None:
-        try:
-            await self.orchestrations.raise_event(instance_id, event)
-        except InstanceNotFound:
-            pass  # not started yet: it reads its status when it starts
 
     async def start(self, body: Any, base_url: str) -> dict[str, Any]:
         request = BatchStartRequest.parse(body)
@@ -129,15 +124,15 @@ class BatchService:
         await self._transition_batch(batch_id, "pause", status=J.PAUSING)
         for run in await self._move_runs(batch_id, {J.PENDING: J.PAUSED, J.IN_PROGRESS: J.PAUSING}):
             if run["status"] == J.PAUSING:
-                await self._wake(run["instance_id"], "pause")
+                await self.runs._wake(run["instance_id"], "pause")
         log_event("batch.pause_requested", batch_id=batch_id)
         return {"batch_id": batch_id, "status": J.PAUSING}
 
     async def resume(self, batch_id: str) -> dict[str, Any]:
         before = await self._transition_batch(batch_id, "continue", status=J.IN_PROGRESS)
         for run in await self._move_runs(batch_id, {J.PAUSED: None, J.PAUSING: None}):
-            await self._wake(run["instance_id"], "continue")
-        await self._wake(batch_id, f"continue-{before.get('cycle', 0)}")
+            await self.runs._wake(run["instance_id"], "continue")
+        await self.runs._wake(batch_id, f"continue-{before.get('cycle', 0)}")
         log_event("batch.resumed", batch_id=batch_id)
         return {"batch_id": batch_id, "status": J.IN_PROGRESS}
 

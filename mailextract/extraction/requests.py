@@ -5,31 +5,18 @@ clear 400 naming the field and nothing is half-written.
 """
 from __future__ import annotations
 
-import re
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from mailextract.errors import InvalidRequest
 from mailextract.jobs import ExtractionOptions
+from mailextract.validation import address_list, validate_address
 
-# A pragmatic address check: one @, no spaces, a dot in the domain (what Graph accepts as a UPN).
-_ADDRESS = re.compile(r"^[^@\s\"'(),:;<>\[\]\\]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
-MAX_ADDRESS = 320
 MAX_BATCH_USERS = 1000
 MAX_PAGE_LIMIT = 1000
 DEFAULT_PAGE_LIMIT = 100
 _BODY_FIELDS = {"user_upn", "config", "options"}
 _BATCH_FIELDS = {"user_upns", "config", "options"}
-
-
-def validate_address(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest(f"{field} is required and must be an email address", field=field)
-    value = value.strip()
-    if len(value) > MAX_ADDRESS or not _ADDRESS.match(value):
-        raise InvalidRequest(f"{field} is not an email address: {value[:100]!r}", field=field)
-    return value
 
 
 def _object(body: Any, allowed: set[str]) -> dict[str, Any]:
@@ -66,18 +53,7 @@ class BatchStartRequest:
     @classmethod
     def parse(cls, body: Any) -> "BatchStartRequest":
         body = _object(body, _BATCH_FIELDS)
-        users = body.get("user_upns")
-        if not isinstance(users, list) or not users:
-            raise InvalidRequest("user_upns must be a non-empty list of email addresses", field="user_upns")
-        if len(users) > MAX_BATCH_USERS:
-            raise InvalidRequest(f"user_upns has {len(users)} entries; at most {MAX_BATCH_USERS} per batch",
-                                 field="user_upns")
-        upns = [validate_address(u, f"user_upns[{i}]") for i, u in enumerate(users)]
-        counts = Counter(u.lower() for u in upns)
-        duplicates = sorted({u for u in upns if counts[u.lower()] > 1})
-        if duplicates:
-            raise InvalidRequest(f"user_upns lists these more than once: {', '.join(duplicates)}",
-                                 field="user_upns")
+        upns = address_list(body.get("user_upns"), "user_upns", MAX_BATCH_USERS, "batch")
         return cls(tuple(upns), body.get("config"), ExtractionOptions.parse(body.get("options")))
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from urllib.parse import quote
 from typing import Any, Protocol
 
 from mailextract import jobs as J
-from mailextract.errors import JobNotFound
+from mailextract.errors import InstanceNotFound, JobNotFound
 from mailextract.extraction.requests import BatchStartRequest, StartRequest, page_limit
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
@@ -38,6 +39,10 @@ class Orchestrations(Protocol):
     async def terminate(self, instance_id: str, reason: str) -> None: ...
 
 
+def status_url(base_url: str, connection_id: str) -> str:
+    return f"{base_url}/api/emails/extract/status/{quote(connection_id, safe='')}"
+
+
 def single_instance_id(run_id: str) -> str:
     return f"extract-{run_id}"
 
@@ -49,7 +54,8 @@ def child_connection_id(batch_id: str, index: int) -> str:
 def run_view(job: dict[str, Any]) -> dict[str, Any]:
     view = {
         "connection_id": job["connection_id"],
-        "user_upn": job["user_upn"],
+        "kind": job.get("kind", "extraction"),
+        "user_upn": job.get("user_upn"),
         "status": job["status"],
         "progress": {name: job.get(name, 0 if name != "current_folder" else None) for name in PROGRESS_FIELDS},
         "created_at": job["created_at"],
@@ -58,6 +64,9 @@ def run_view(job: dict[str, Any]) -> dict[str, Any]:
     }
     if job.get("parent_batch_id"):
         view["batch_id"] = job["parent_batch_id"]
+    if job.get("mailboxes"):
+        view["mailboxes"] = job["mailboxes"]
+        view["progress"]["messages_deleted"] = job.get("messages_deleted", 0)
     return view
 
 
@@ -72,6 +81,7 @@ def email_view(record: dict[str, Any]) -> dict[str, Any]:
         "conversation_id": record.get("conversation_id"), "preview": record.get("preview"),
         "body_blob": record.get("body_blob"), "body_format": record.get("body_format"),
         "attachments": record.get("attachments") or [],
+        "deleted_at": record.get("deleted_at"),
     }
 
 
@@ -107,6 +117,14 @@ class ExtractionService:
             raise JobNotFound(f"no extraction run for connection '{connection_id}'")
         return job
 
+    async def _wake(self, instance_id: str, event: str) -> None:
+        """Events only wake an orchestration; the stored status is the truth. One that does not
+        exist yet reads that status when it starts."""
+        try:
+            await self.orchestrations.raise_event(instance_id, event)
+        except InstanceNotFound:
+            pass
+
     # --- single mailbox --------------------------------------------------------------------
     async def start(self, connection_id: str, body: Any, base_url: str) -> dict[str, Any]:
         validate_connection_id(connection_id)
@@ -126,26 +144,26 @@ class ExtractionService:
         await self.orchestrations.start(SINGLE_ORCHESTRATOR, record["instance_id"],
                                         {"connection_id": connection_id, "run_id": run_id})
         return {"connection_id": connection_id, "status": J.PENDING,
-                "status_url": f"{base_url}/api/emails/extract/status/{connection_id}"}
+                "status_url": status_url(base_url, connection_id)}
 
     async def pause(self, connection_id: str) -> dict[str, Any]:
         job = await self._transition(connection_id, "pause", J.PAUSING)
-        await self.orchestrations.raise_event(job["instance_id"], "pause")
-        log_event("run.pause_requested", connection_id=connection_id, mailbox=job["user_upn"])
+        await self._wake(job["instance_id"], "pause")
+        log_event("run.pause_requested", connection_id=connection_id, mailbox=job.get("user_upn"))
         return {"connection_id": connection_id, "status": J.PAUSING}
 
     async def resume(self, connection_id: str) -> dict[str, Any]:
         job = await self._transition(connection_id, "continue", J.IN_PROGRESS)
-        await self.orchestrations.raise_event(job["instance_id"], "continue")
-        log_event("run.resumed", connection_id=connection_id, mailbox=job["user_upn"],
+        await self._wake(job["instance_id"], "continue")
+        log_event("run.resumed", connection_id=connection_id, mailbox=job.get("user_upn"),
                   messages=job.get("messages_extracted", 0))
         return {"connection_id": connection_id, "status": J.IN_PROGRESS}
 
     async def cancel(self, connection_id: str) -> dict[str, Any]:
         job = await self._transition(connection_id, "cancel", J.CANCELLED)
         await self.orchestrations.terminate(job["instance_id"], "cancelled by the user")
-        await self._io(self.vault.forget, job.get("credential"))
-        log_event("run.cancelled", connection_id=connection_id, mailbox=job["user_upn"],
+        await self._io(self.vault.forget_for_run, job)
+        log_event("run.cancelled", connection_id=connection_id, mailbox=job.get("user_upn"),
                   messages=job.get("messages_extracted", 0))
         return {"connection_id": connection_id, "status": J.CANCELLED}
 

@@ -1,117 +1,66 @@
-"""The steps of one mailbox extraction run, as activities call them.
+"""The steps of a mailbox run, as activities call them: extractions and syncs alike.
 
-A run is: `begin` (list the mailbox's folders, choose the ones asked for, store the plan),
-then `extract_page` until done (fetch one page of one folder from Graph, store bodies and
-attachments in Blob storage, then the index rows in Table storage, then advance the
-checkpoint), then `finish`. The checkpoint (folder index + Graph cursor) lives in the job row
-and moves only after the page it covers is stored, with a compare-and-set on the checkpoint
-itself: a page run twice (activities are at-least-once) stores the same rows again and moves
-the checkpoint once. Pause and continue take effect at these page boundaries.
+A run is: `begin` (list each mailbox's folders, choose the ones asked for, store the plan),
+then `extract_page` until done (fetch one page of one folder from Graph, store it through the
+MailWriter, then advance the checkpoint), then `finish`. An extraction reads one mailbox; a sync
+(kind "sync", started for a connection) reads each of the connection's mailboxes from their
+saved deltaLinks. The checkpoint (stream index, Graph cursor, full-round marker) lives in the job
+row and moves only after the page it covers is stored, with a compare-and-set on the checkpoint
+itself: a page run twice (activities are at-least-once) stores the same rows again and moves the
+checkpoint once. A deltaLink is saved only after the last page of its round is stored. Pause
+and continue take effect at these page boundaries.
 
 Every step names the run it belongs to (`run_id`); a step of an older run of the same
-connection does nothing.
-
-Errors a retry cannot fix (unknown mailbox, access denied, bad credentials, a folder that does
-not exist) end the run `failed` with Graph's reason; transient ones (throttling beyond the
-bounded wait, Graph unavailable) propagate so the orchestrator can retry the step.
+connection does nothing. Errors a retry cannot fix (unknown mailbox, access denied, bad
+credentials, an unknown folder) end the run `failed` with Graph's reason; transient ones
+(throttling beyond the bounded wait, Graph unavailable) propagate so the orchestrator retries.
 """
 from __future__ import annotations
 
-import tempfile
 import time
 from typing import Any, Callable
 
 from mailextract import jobs as J
-from mailextract.errors import (AccessDenied, AuthenticationFailed, GraphError, InvalidRequest,
+from mailextract.errors import (AccessDenied, AuthenticationFailed, DeltaExpired, GraphError, InvalidRequest,
                                 MailExtractionError, MissingCredentials)
+from mailextract.extraction.mail_writer import MailWriter
+from mailextract.extraction.planning import deleted_folders, streams_for
 from mailextract.graph import GraphClient
 from mailextract.graph.credentials import GraphCredentials
-from mailextract.graph.models import MailFolder
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
-from mailextract.storage.mail_blobs import MailBlobs, attachment_blob_name, body_blob_name
+from mailextract.storage.mail_blobs import MailBlobs
 from mailextract.storage.mail_index import MailIndex
+from mailextract.storage.run_plans import RunPlans
+from mailextract.storage.sync_state import SyncStateStore
 from mailextract.vault import CredentialVault
 
 PERMANENT_ERRORS = (GraphError, AccessDenied, AuthenticationFailed, MissingCredentials, InvalidRequest)
 MESSAGE_SELECT = ("id", "subject", "from", "sender", "toRecipients", "ccRecipients", "receivedDateTime",
                   "sentDateTime", "hasAttachments", "isRead", "importance", "conversationId",
                   "internetMessageId", "bodyPreview", "body", "parentFolderId", "categories")
-WELL_KNOWN = {"inbox": "inbox", "sentitems": "sent items", "deleteditems": "deleted items",
-              "drafts": "drafts", "junkemail": "junk email", "archive": "archive"}
 
 
-def _find_folder(folders: list[MailFolder], name: str) -> MailFolder:
-    """By id, else exact path, else well-known name, else display name (which must be unique)."""
-    key = name.strip().strip("/").lower()
-    target = WELL_KNOWN.get(key.replace(" ", ""), key)
-    for matches in ([f for f in folders if f.id == name],
-                    [f for f in folders if f.path.lower() in (key, target)],
-                    [f for f in folders if f.display_name.lower() in (key, target)]):
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            paths = ", ".join(f.path for f in matches)
-            raise InvalidRequest(f"folder '{name}' is ambiguous ({paths}); give its path", field="options.folders")
-    raise InvalidRequest(f"folder '{name}' was not found in the mailbox", field="options.folders")
-
-
-def select_folders(folders: list[MailFolder], wanted: tuple[str, ...] | None) -> list[MailFolder]:
-    """The folders to extract, in the mailbox's order; a named folder brings its subfolders.
-
-    Well-known names (inbox, sentitems...) are matched through the English display names.
-    """
-    if not wanted:
-        return list(folders)
-    chosen = [_find_folder(folders, name).path.lower() for name in wanted]
-    return [f for f in folders if any(f.path.lower() == p or f.path.lower().startswith(p + "/") for p in chosen)]
-
-
-def message_record(message: dict[str, Any], *, user_upn: str, folder_path: str, run_id: str, body_blob: str,
-                   body_format: str, attachments: list[dict[str, Any]]) -> dict[str, Any]:
-    """The index row of a message: what the result and query routes answer with."""
-    sender = (message.get("from") or message.get("sender") or {}).get("emailAddress") or {}
-    body = message.get("body") or {}
-    return {
-        "id": message["id"],
-        "user_upn": user_upn,
-        "subject": message.get("subject") or "",
-        "from_address": sender.get("address") or "",
-        "from_name": sender.get("name") or "",
-        "to": [r.get("emailAddress", {}).get("address") for r in message.get("toRecipients") or []],
-        "cc": [r.get("emailAddress", {}).get("address") for r in message.get("ccRecipients") or []],
-        "received_at": message.get("receivedDateTime"),
-        "sent_at": message.get("sentDateTime"),
-        "folder": folder_path,
-        "folder_id": message.get("parentFolderId"),
-        "has_attachments": bool(message.get("hasAttachments")),
-        "is_read": bool(message.get("isRead")),
-        "importance": message.get("importance"),
-        "conversation_id": message.get("conversationId"),
-        "internet_message_id": message.get("internetMessageId"),
-        "preview": (message.get("bodyPreview") or "")[:512],
-        "categories": message.get("categories") or [],
-        "body_blob": body_blob,
-        "body_format": body_format,
-        "body_chars": len(body.get("content") or ""),
-        "attachments": attachments,
-        "run_id": run_id,
-        "extracted_at": J.utcnow_iso(),
-    }
+def mailboxes_of(job: dict[str, Any]) -> list[str]:
+    return job.get("mailboxes") or [job["user_upn"]]
 
 
 class ExtractionSteps:
     def __init__(self, *, settings: Settings | None = None, jobs: JobStore | None = None,
                  index: MailIndex | None = None, blobs: MailBlobs | None = None,
-                 vault: CredentialVault | None = None,
-                 graph: Callable[[GraphCredentials], GraphClient] | None = None):
+                 vault: CredentialVault | None = None, plans: RunPlans | None = None,
+                 sync_state: SyncStateStore | None = None,
+                 graph: Callable[[GraphCredentials], GraphClient] | None = None,
+                 on_finished: Callable[[dict[str, Any]], None] | None = None):
         self.settings = settings or get_settings()
         self.jobs = jobs or JobStore(self.settings)
-        self.index = index or MailIndex(self.settings)
-        self.blobs = blobs or MailBlobs(self.settings)
+        self.writer = MailWriter(index or MailIndex(self.settings), blobs or MailBlobs(self.settings))
         self.vault = vault or CredentialVault(self.settings)
+        self.plans = plans or RunPlans(self.settings)
+        self.sync_state = sync_state or SyncStateStore(self.settings)
         self.graph = graph or (lambda creds: GraphClient.for_credentials(creds, self.settings))
+        self.on_finished = on_finished or (lambda job: None)
 
     # --- helpers -------------------------------------------------------------------------
     def _job(self, connection_id: str, run_id: str) -> dict[str, Any] | None:
@@ -121,60 +70,69 @@ class ExtractionSteps:
     def _client(self, job: dict[str, Any]) -> GraphClient:
         return self.graph(self.vault.credentials(job["credential"]))
 
-    def _set(self, connection_id: str, run_id: str, **fields: Any) -> dict[str, Any] | None:
-        def mutate(row: dict[str, Any]):
-            if row.get("run_id") != run_id:
-                return False
-            row.update(fields, updated_at=J.utcnow_iso())
-        return self.jobs.update(connection_id, mutate)
-
     def _set_status(self, connection_id: str, run_id: str, status: str, *, only_from: tuple[str, ...],
-                    **fields: Any) -> bool:
-        changed = []
+                    **fields: Any) -> dict[str, Any] | None:
+        """Move the run to `status` if it is in `only_from`; the stored row when it moved."""
+        changed: list[dict[str, Any]] = []
 
         def mutate(row: dict[str, Any]):
             if row.get("run_id") != run_id or row.get("status") not in only_from:
                 return False
             row.update(fields, status=status, updated_at=J.utcnow_iso())
-            changed.append(True)
+            changed.append(row)
         self.jobs.update(connection_id, mutate)
-        return bool(changed)
+        return changed[0] if changed else None
+
+    def _ended(self, job: dict[str, Any]) -> None:
+        self.vault.forget_for_run(job)
+        self.on_finished(job)
 
     def fail(self, connection_id: str, run_id: str, error: MailExtractionError | dict[str, str]) -> None:
         body = error if isinstance(error, dict) else {"code": error.code, "message": str(error)}
-        if self._set_status(connection_id, run_id, J.FAILED, only_from=J.ACTIVE, error=body):
+        job = self._set_status(connection_id, run_id, J.FAILED, only_from=J.ACTIVE, error=body)
+        if job:
             log_event("run.failed", connection_id=connection_id, run_id=run_id, error=body["code"])
-            self._forget_credential(connection_id)
-
-    def _forget_credential(self, connection_id: str) -> None:
-        """A finished single run no longer needs its stored secret (a batch's runs share the
-        batch's, which the batch forgets when it ends)."""
-        job = self.jobs.get(connection_id) or {}
-        if not job.get("parent_batch_id"):
-            self.vault.forget(job.get("credential"))
+            self._ended(job)
 
     # --- the steps -----------------------------------------------------------------------
     def begin(self, connection_id: str, run_id: str) -> dict[str, Any]:
         job = self._job(connection_id, run_id)
         if job is None or job["status"] in J.FINISHED:
             return {"proceed": False}
-        options = J.ExtractionOptions.from_json(job["options"])
-        try:
-            folders = select_folders(self._client(job).list_folders(job["user_upn"]), options.folders)
-        except PERMANENT_ERRORS as exc:
-            self.fail(connection_id, run_id, exc)
-            return {"proceed": False}
-        plan = [{"id": f.id, "path": f.path, "total": f.total_count} for f in folders]
-        checkpoint = job.get("checkpoint") or {}
-        if checkpoint.get("plan") is None:  # begin may run twice: keep the first plan
-            self._set(connection_id, run_id, checkpoint={"plan": plan, "folder": 0, "cursor": None},
-                      folders_total=len(plan), messages_total_estimate=sum(f["total"] for f in plan))
+        if job.get("checkpoint") is None:  # begin may run twice: keep the first plan
+            try:
+                streams = self._plan(connection_id, job)
+            except PERMANENT_ERRORS as exc:
+                self.fail(connection_id, run_id, exc)
+                return {"proceed": False}
+            name = self.plans.put(connection_id, run_id, streams)
+
+            def mutate(row: dict[str, Any]):
+                if row.get("run_id") != run_id or row.get("checkpoint") is not None:
+                    return False
+                row.update(checkpoint={"plan": name, "stream": 0, "cursor": None, "round": None, "restarts": 0},
+                           folders_total=len(streams), updated_at=J.utcnow_iso())
+            self.jobs.update(connection_id, mutate)
+            log_event("run.started", connection_id=connection_id, run_id=run_id, kind=job.get("kind", "extraction"),
+                      mailboxes=len(mailboxes_of(job)), folders=len(streams))
         self._set_status(connection_id, run_id, J.IN_PROGRESS, only_from=(J.PENDING,))
-        log_event("run.started", connection_id=connection_id, run_id=run_id, mailbox=job["user_upn"],
-                  folders=len(plan))
         current = self.jobs.get(connection_id) or {}
         return {"proceed": current.get("status") in J.ACTIVE, "status": current.get("status"),
-                "folders_total": len(plan)}
+                "folders_total": current.get("folders_total", 0)}
+
+    def _plan(self, connection_id: str, job: dict[str, Any]) -> list[dict[str, Any]]:
+        options = J.ExtractionOptions.from_json(job["options"])
+        client = self._client(job)
+        sync = job.get("kind") == "sync"
+        streams: list[dict[str, Any]] = []
+        for upn in mailboxes_of(job):
+            folders = client.list_folders(upn)
+            saved = self.sync_state.folders(connection_id, upn) if sync else {}
+            for folder_id in deleted_folders(folders, saved):
+                self.writer.retire_folder(connection_id, upn, folder_id, bool(job.get("purge_deleted")))
+                self.sync_state.mark_folder_deleted(connection_id, upn, folder_id)
+            streams += streams_for(upn, folders, options, saved=saved, sync=sync)
+        return streams
 
     def extract_page(self, connection_id: str, run_id: str) -> dict[str, Any]:
         started = time.monotonic()
@@ -182,25 +140,19 @@ class ExtractionSteps:
         if job is None or job["status"] in J.FINISHED:
             return {"done": True, "stopped": True}
         checkpoint = job["checkpoint"]
-        plan, index = checkpoint["plan"], checkpoint["folder"]
+        plan = self.plans.get(checkpoint["plan"])
+        index = checkpoint["stream"]
         if index >= len(plan):
-            return {"done": True, "messages_extracted": job.get("messages_extracted", 0)}
-        options = J.ExtractionOptions.from_json(job["options"])
-        folder = plan[index]
-        upn = job["user_upn"]
+            return {"done": True, "status": job["status"], "messages_extracted": job.get("messages_extracted", 0)}
+        stream = plan[index]
         try:
             client = self._client(job)
-            cursor = checkpoint["cursor"] or client.messages_cursor(
-                folder["id"], received_after=options.received_after, received_before=options.received_before,
-                select=MESSAGE_SELECT, body_type=options.body_format)
-            page = client.list_messages_page(upn, cursor)
-            records = self._store_page(client, job, folder, page.items, options)
+            outcome = self._page(client, connection_id, job, stream, checkpoint)
         except PERMANENT_ERRORS as exc:
             self.fail(connection_id, run_id, exc)
             return {"done": True, "failed": True}
 
-        next_checkpoint = ({"plan": plan, "folder": index, "cursor": page.next_cursor} if page.next_cursor
-                           else {"plan": plan, "folder": index + 1, "cursor": None})
+        records, removed, next_checkpoint = outcome
         moved = []
 
         def advance(row: dict[str, Any]):
@@ -208,68 +160,78 @@ class ExtractionSteps:
                 return False  # another try of this page already moved it
             row["checkpoint"] = next_checkpoint
             row["messages_extracted"] = row.get("messages_extracted", 0) + len(records)
+            row["messages_deleted"] = row.get("messages_deleted", 0) + removed
             row["attachments_saved"] = row.get("attachments_saved", 0) + sum(len(r["attachments"]) for r in records)
             row["pages_done"] = row.get("pages_done", 0) + 1
-            row["folders_done"] = next_checkpoint["folder"]
-            row["current_folder"] = folder["path"]
+            row["folders_done"] = next_checkpoint["stream"]
+            row["current_folder"] = stream["path"]
             row["updated_at"] = J.utcnow_iso()
             if row["status"] == J.PENDING:  # continued before it ever began
                 row["status"] = J.IN_PROGRESS
             moved.append(True)
         row = self.jobs.update(connection_id, advance) or job
         if moved:
-            log_event("run.page_stored", connection_id=connection_id, run_id=run_id, mailbox=upn,
-                      folder=folder["path"], messages=len(records), total=row.get("messages_extracted"),
+            log_event("run.page_stored", connection_id=connection_id, run_id=run_id, mailbox=stream["upn"],
+                      folder=stream["path"], messages=len(records), total=row.get("messages_extracted"),
                       duration_ms=round((time.monotonic() - started) * 1000))
-        done = row["checkpoint"]["folder"] >= len(plan)
+        done = row["checkpoint"]["stream"] >= len(plan)
         return {"done": done, "status": row.get("status"), "messages_extracted": row.get("messages_extracted", 0)}
 
-    def _store_page(self, client: GraphClient, job: dict[str, Any], folder: dict[str, Any],
-                    items: list[dict[str, Any]], options: J.ExtractionOptions) -> list[dict[str, Any]]:
-        """Bodies and attachments first, then the index rows: a row never points at a missing blob."""
-        connection_id, upn = job["connection_id"], job["user_upn"]
-        bodies, records = [], []
-        content_type = "text/plain; charset=utf-8" if options.body_format == "text" else "text/html; charset=utf-8"
-        for message in items:
-            name = body_blob_name(connection_id, message["id"], options.body_format)
-            bodies.append((name, (message.get("body") or {}).get("content") or "", content_type))
-            attachments = (self._store_attachments(client, connection_id, upn, message["id"])
-                           if options.include_attachments and message.get("hasAttachments") else [])
-            records.append(message_record(message, user_upn=upn, folder_path=folder["path"], run_id=job["run_id"],
-                                          body_blob=name, body_format=options.body_format,
-                                          attachments=attachments))
-        self.blobs.put_bodies(bodies)
-        self.index.upsert(connection_id, records)
-        return records
+    def _page(self, client: GraphClient, connection_id: str, job: dict[str, Any], stream: dict[str, Any],
+              checkpoint: dict[str, Any]) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
+        """Fetch and store one page; return its records, removals and the next checkpoint."""
+        options = J.ExtractionOptions.from_json(job["options"])
+        purge = bool(job.get("purge_deleted"))
+        run_id, index = job["run_id"], checkpoint["stream"]
+        cursor, sync_round, restarts = checkpoint["cursor"], checkpoint["round"], checkpoint["restarts"]
+        following = {**checkpoint, "stream": index + 1, "cursor": None, "round": None, "restarts": 0}
+        if stream["mode"] == "list":
+            cursor = cursor or client.messages_cursor(
+                stream["id"], received_after=options.received_after, received_before=options.received_before,
+                select=MESSAGE_SELECT, body_type=options.body_format)
+            page = client.list_messages_page(stream["upn"], cursor)
+            records = self.writer.store(client, connection_id, stream, page.items, options, run_id, None)
+            return records, 0, ({**checkpoint, "cursor": page.next_cursor} if page.next_cursor else following)
 
-    def _store_attachments(self, client: GraphClient, connection_id: str, upn: str,
-                           message_id: str) -> list[dict[str, Any]]:
-        saved = []
-        for attachment in client.list_attachments(upn, message_id):
-            entry = {"id": attachment.id, "name": attachment.name, "content_type": attachment.content_type,
-                     "size": attachment.size, "kind": attachment.kind, "blob": None}
-            if attachment.kind == "file":
-                name = attachment_blob_name(connection_id, message_id, attachment.id)
-                with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as sink:
-                    length = client.download_attachment(upn, message_id, attachment.id, sink)
-                    sink.seek(0)
-                    self.blobs.put_stream(name, sink, length, attachment.content_type, attachment.name)
-                entry.update(blob=name, size=length)
-            saved.append(entry)
-        return saved
+        def fresh_round(restart: int) -> tuple[dict[str, Any], str]:
+            return (client.delta_cursor(stream["id"], select=MESSAGE_SELECT, body_type=options.body_format),
+                    f"{run_id}.{index}.{restart}")
+        if cursor is None:
+            if stream.get("delta_link"):
+                cursor = client.delta_cursor(stream["id"], delta_link=stream["delta_link"], select=MESSAGE_SELECT,
+                                             body_type=options.body_format)
+            else:
+                cursor, sync_round = fresh_round(restarts)
+        try:
+            page = client.delta_page(stream["upn"], stream["id"], cursor)
+        except DeltaExpired:
+            # The delta state expired (410 / syncStateNotFound / resyncRequired): read the folder
+            # again from scratch; the sweep at the end of that round makes it converge.
+            restarts += 1
+            cursor, sync_round = fresh_round(restarts)
+            page = client.delta_page(stream["upn"], stream["id"], cursor)
+        records = self.writer.store(client, connection_id, stream, page.items, options, run_id, sync_round)
+        removed = self.writer.remove(connection_id, stream, [r.id for r in page.removed], purge)
+        if page.next_cursor:
+            return records, removed, {**checkpoint, "cursor": page.next_cursor, "round": sync_round,
+                                      "restarts": restarts}
+        if sync_round:
+            removed += self.writer.sweep(connection_id, stream, sync_round, purge)
+        self.sync_state.save_delta_link(connection_id, stream["upn"], stream["id"], stream["path"], page.delta_link)
+        return records, removed, following
 
     def mark_paused(self, connection_id: str, run_id: str) -> bool:
         paused = self._set_status(connection_id, run_id, J.PAUSED, only_from=(J.PAUSING,))
         if paused:
-            log_event("run.paused", connection_id=connection_id, run_id=run_id)
-        return paused
+            log_event("run.paused", connection_id=connection_id, run_id=run_id,
+                      messages=paused.get("messages_extracted", 0))
+        return bool(paused)
 
     def finish(self, connection_id: str, run_id: str) -> dict[str, Any]:
-        finished = self._set_status(connection_id, run_id, J.COMPLETED, only_from=J.ACTIVE)
-        if finished:
-            self._forget_credential(connection_id)
+        job = self._set_status(connection_id, run_id, J.COMPLETED, only_from=J.ACTIVE)
+        if job:
+            log_event("run.completed", connection_id=connection_id, run_id=run_id, kind=job.get("kind", "extraction"),
+                      messages=job.get("messages_extracted", 0), deleted=job.get("messages_deleted", 0))
+            self._ended(job)
         job = self.jobs.get(connection_id) or {}
-        if finished:
-            log_event("run.completed", connection_id=connection_id, run_id=run_id,
-                      mailbox=job.get("user_upn"), messages=job.get("messages_extracted", 0))
         return {"status": job.get("status"), "messages_extracted": job.get("messages_extracted", 0)}

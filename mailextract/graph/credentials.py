@@ -98,6 +98,11 @@ class GraphCredentials:
         return cls.resolve(None, settings)
 
 
+# Longest accepted request values: secrets and certificates are encrypted into one table property.
+MAX_LENGTHS = {"tenant_id": 256, "outlook_client_id": 256, "outlook_client_secret": 1024,
+               "outlook_client_certificate_pem": 16384, "outlook_client_certificate_thumbprint": 128}
+
+
 def _read(config: Any, name: str) -> str | None:
     """A non-blank string field of a config object or mapping, else None."""
     if config is None:
@@ -108,4 +113,6 @@ def _read(config: Any, name: str) -> str | None:
     if not isinstance(value, str):
         raise InvalidRequest(f"{name} must be a string", field=name)
     value = value.strip()
+    if len(value) > MAX_LENGTHS.get(name, 1024):
+        raise InvalidRequest(f"{name} must be at most {MAX_LENGTHS.get(name, 1024)} characters", field=name)
     return value or None

@@ -15,6 +15,7 @@ from mailextract import paging
 from mailextract.errors import InvalidRequest, JobConflict, JobNotFound
 from mailextract.extraction.batches import reported_status, validate_batch_id
 from mailextract.extraction.requests import page_limit
+from mailextract.extraction.service import status_url
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
 from mailextract.storage.keys import validate_connection_id
@@ -22,7 +23,7 @@ from mailextract.storage.mail_blobs import MailBlobs
 from mailextract.storage.mail_index import MailIndex
 from mailextract.vault import CredentialVault
 
-KINDS = ("single", "batch")
+KINDS = ("single", "sync", "batch")
 
 
 def _flag(raw: str | None, name: str) -> bool:
@@ -53,7 +54,7 @@ class JobOperations:
         if status and status not in (*J.ACTIVE, *J.FINISHED):
             raise InvalidRequest(f"status must be one of {', '.join((*J.ACTIVE, *J.FINISHED))}", field="status")
         if kind and kind not in KINDS:
-            raise InvalidRequest("kind must be single or batch", field="kind")
+            raise InvalidRequest("kind must be single, sync or batch", field="kind")
         size = page_limit(limit)
         after = paging.decode(cursor, _valid_position)
         rows = await asyncio.to_thread(self.jobs.summaries)
@@ -61,7 +62,7 @@ class JobOperations:
         for row in rows:
             if row.get("parent_batch_id"):
                 continue  # listed with its batch
-            item_kind = "batch" if row["kind"] == "batch" else "single"
+            item_kind = "batch" if row["kind"] == "batch" else ("sync" if row.get("run_kind") == "sync" else "single")
             position = (row["created_at"], row.get("connection_id") or row.get("batch_id"))
             if (kind and item_kind != kind) or (after and position >= (after["created_at"], after["id"])):
                 continue
@@ -79,11 +80,11 @@ class JobOperations:
         return {"jobs": page, "next_cursor": None}
 
     async def _view(self, kind: str, row: dict[str, Any], base_url: str) -> dict[str, Any]:
-        if kind == "single":
-            return {"kind": kind, "id": row["connection_id"], "status": row["status"], "user_upn": row["user_upn"],
-                    "users": None, "messages_extracted": row.get("messages_extracted", 0),
+        if kind != "batch":
+            return {"kind": kind, "id": row["connection_id"], "status": row["status"], "user_upn": row.get("user_upn"),
+                    "users": len(row["mailboxes"]) if row.get("mailboxes") else None, "messages_extracted": row.get("messages_extracted", 0),
                     "created_at": row["created_at"], "updated_at": row["updated_at"],
-                    "status_url": f"{base_url}/api/emails/extract/status/{row['connection_id']}"}
+                    "status_url": status_url(base_url, row["connection_id"])}
         runs = await asyncio.to_thread(self.jobs.children, row["batch_id"])
         return {"kind": kind, "id": row["batch_id"], "status": reported_status(row, runs), "user_upn": None,
                 "users": row.get("user_count", len(runs)),
@@ -109,7 +110,7 @@ class JobOperations:
             raise JobConflict(f"the run of connection '{connection_id}' is {run['status']}; cancel it first",
                               status=run["status"])
         counts = {"orchestrations": 0, "messages": 0, "blobs": 0}
-        await asyncio.to_thread(self.vault.forget, run.get("credential"))
+        await asyncio.to_thread(self.vault.forget_for_run, run)
         await self._remove_run(run, purge, counts)
         return {"connection_id": connection_id, "deleted": {"job": True, **counts}}
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from mailextract import paging
 from mailextract.errors import InvalidRequest, JobNotFound
-from mailextract.extraction.requests import page_limit, validate_address
+from mailextract.extraction.requests import page_limit
+from mailextract.validation import validate_address
 from mailextract.extraction.service import email_view
 from mailextract.jobs import parse_time
 from mailextract.settings import Settings, get_settings
@@ -24,7 +25,7 @@ from mailextract.storage.mail_index import MailIndex
 
 TABLE_PAGE = 1000
 FILTER_NAMES = ("connection_id", "user_upn", "folder", "is_read", "has_attachments", "from",
-                "received_after", "received_before", "search", "limit", "cursor")
+                "received_after", "received_before", "search", "include_deleted", "limit", "cursor")
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -54,6 +55,7 @@ class MessageQueries:
     @staticmethod
     def _plan(params: dict[str, str]) -> tuple[str | None, list]:
         """The OData filter for stored columns, and predicates applied here."""
+        params = {k: v for k, v in params.items() if k != "code"}  # the function key, not a filter
         unknown = sorted(set(params) - set(FILTER_NAMES))
         if unknown:
             raise InvalidRequest(f"unknown parameter(s): {', '.join(unknown)}")
@@ -72,6 +74,8 @@ class MessageQueries:
             terms.append(f"received_at ge {odata_literal(_iso(after, 'received_after'))}")
         if before:
             terms.append(f"received_at lt {odata_literal(_iso(before, 'received_before'))}")
+        if not _bool("include_deleted", params.get("include_deleted") or "false"):
+            predicates.append(lambda r: not r.get("deleted_at"))  # kept by syncs, hidden unless asked
         if params.get("from"):
             sender = validate_address(params["from"], "from").casefold()
             predicates.append(lambda r: (r.get("from_address") or "").casefold() == sender)
@@ -137,4 +141,7 @@ class MessageQueries:
 
 
 def _iso(raw: str, name: str) -> str:
-    return parse_time(name, raw).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return parse_time(name, raw).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:
+        raise InvalidRequest(f"{name} is outside the dates that can be stored", field=name) from None

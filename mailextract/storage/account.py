@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 
+import requests
 from azure.core.exceptions import ResourceExistsError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
@@ -25,10 +27,21 @@ def _connection(settings: Settings | None) -> str:
     return value
 
 
+POOL_SIZE = 32  # more than the blob upload threads (mail_blobs), so connections are reused
+
+
+def _transport() -> RequestsTransport:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=False)
+
+
 def _service(connection: str) -> tuple[TableServiceClient, BlobServiceClient]:
     if connection not in _services:
-        _services[connection] = (TableServiceClient.from_connection_string(connection),
-                                 BlobServiceClient.from_connection_string(connection))
+        _services[connection] = (TableServiceClient.from_connection_string(connection, transport=_transport()),
+                                 BlobServiceClient.from_connection_string(connection, transport=_transport()))
     return _services[connection]
 
 

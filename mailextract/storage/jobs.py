@@ -26,7 +26,7 @@ from mailextract.storage import account
 from mailextract.storage.keys import odata_literal
 
 TABLE = "ExtractionJobs"
-JSON_FIELDS = ("options", "credential", "checkpoint", "error", "users")
+JSON_FIELDS = ("options", "credential", "checkpoint", "error", "mailboxes")
 JOB, BATCH = "job", "batch"
 
 
@@ -131,9 +131,9 @@ class JobStore:
 
     def summaries(self) -> list[dict[str, Any]]:
         """Every run and batch with the columns the job list shows (no checkpoints, no options)."""
-        columns = ["PartitionKey", "RowKey", "status", "user_upn", "user_count", "parent_batch_id",
-                   "messages_extracted", "created_at", "updated_at"]
-        return [_from_entity(e) | {"kind": e["PartitionKey"]}
+        columns = ["PartitionKey", "RowKey", "kind", "status", "user_upn", "mailboxes", "user_count",
+                   "parent_batch_id", "messages_extracted", "created_at", "updated_at"]
+        return [_from_entity(e) | {"kind": e["PartitionKey"], "run_kind": e.get("kind")}
                 for e in self.table.query_entities("PartitionKey eq 'job' or PartitionKey eq 'batch'",
                                                    select=columns)]
 

@@ -103,9 +103,26 @@ class MailIndex:
         except ResourceNotFoundError:
             return None
 
-    def all_ids(self, connection_id: str) -> list[str]:
-        query = f"PartitionKey eq {odata_literal(connection_id)}"
-        return [decode(e["RowKey"]) for e in self.table.query_entities(query, select=["RowKey"])]
+    def in_folder(self, connection_id: str, user_upn: str, folder_id: str) -> list[dict[str, Any]]:
+        """Rows of one mailbox folder, with the columns a sync compares (not the content)."""
+        query = (f"PartitionKey eq {odata_literal(connection_id)} and user_upn eq {odata_literal(user_upn)} "
+                 f"and folder_id eq {odata_literal(folder_id)}")
+        return [self.record(e) for e in self.table.query_entities(
+            query, select=["PartitionKey", "RowKey", "folder_id", "sync_round", "deleted_at", "body_blob"])]
+
+    def mark_deleted(self, connection_id: str, message_ids: Iterable[str], when: str) -> int:
+        """Keep the rows, marked deleted (a merge: the rest of the row stays)."""
+        ops = [("upsert", {"PartitionKey": connection_id, "RowKey": encode(m), "deleted_at": when},
+                {"mode": UpdateMode.MERGE}) for m in message_ids]
+        for start in range(0, len(ops), 100):
+            self.table.submit_transaction(ops[start:start + 100])
+        return len(ops)
+
+    def delete(self, connection_id: str, message_ids: Iterable[str]) -> int:
+        ops = [("delete", {"PartitionKey": connection_id, "RowKey": encode(m)}) for m in message_ids]
+        for start in range(0, len(ops), 100):
+            self.table.submit_transaction(ops[start:start + 100])
+        return len(ops)
 
     def delete_partition(self, connection_id: str) -> int:
         keys = [e["RowKey"] for e in self.table.query_entities(

@@ -113,7 +113,9 @@ def stack_factory(devhost_factory, graphsim_factory, tmp_path):
             "AZURE_AUTHORITY_HOST": sim.authority_host, "GRAPH_API_ENDPOINT": sim.graph_endpoint,
             "REQUESTS_CA_BUNDLE": sim.ca_bundle, "TENANT_ID": sim.tenant_id,
             "OUTLOOK_CLIENT_ID": sim.client_id, "OUTLOOK_CLIENT_SECRET": sim.client_secret,
-            "CREDENTIAL_ENCRYPTION_KEY": key, "GRAPH_PAGE_SIZE": "25", **(env or {})})
+            "CREDENTIAL_ENCRYPTION_KEY": key, "GRAPH_PAGE_SIZE": "25",
+            "SYNC_TIMER_SCHEDULE": "0 0 0 1 1 *",  # tests that want the schedule set their own
+            **(env or {})})
         return Stack(host, sim, key)
     return start
 

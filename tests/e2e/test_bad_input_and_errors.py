@@ -112,6 +112,13 @@ def test_request_secret_without_encryption_key_is_refused(stack_factory):
     assert "CREDENTIAL_ENCRYPTION_KEY" in _error(resp, 503, "encryption_key_missing")
 
 
+def test_oversized_credentials_are_400_before_anything_is_stored(stack):
+    resp = stack.post("emails/extract/start/c-long", {"user_upn": "alice@contoso.com", "config": {
+        "tenant_id": stack.sim.tenant_id, "outlook_client_id": "app", "outlook_client_secret": "s" * 1025}})
+    assert _error(resp, 400, "invalid_request") == "outlook_client_secret must be at most 1024 characters"
+    assert stack.get("emails/extract/status/c-long").status_code == 404
+
+
 def test_graph_errors_end_the_run_failed_with_graphs_reason(stack):
     unknown = stack.wait(stack.start("ghost@contoso.com"))
     assert unknown["status"] == "failed" and unknown["error"]["code"] == "mailbox_not_found"

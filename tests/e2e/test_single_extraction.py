@@ -14,3 +14,13 @@ def test_extracts_exactly_the_mailbox(stack):
     assert set(ids) == truth_ids(stack.sim, "alice@contoso.com")
     assert final["progress"]["messages_extracted"] == len(ids)
     assert final["progress"]["folders_done"] == final["progress"]["folders_total"] > 0
+
+
+def test_status_url_is_percent_encoded_and_works(stack):
+    connection = "tenant a ü%41"
+    resp = stack.post(f"emails/extract/start/{connection.replace('%', '%25').replace(' ', '%20')}",
+                      {"user_upn": "bob@contoso.com"})
+    assert resp.status_code == 202, resp.text
+    url = resp.json()["status_url"]
+    assert url.endswith("/api/emails/extract/status/tenant%20a%20%C3%BC%2541")
+    assert stack.http.get(url).json()["connection_id"] == connection

@@ -71,6 +71,8 @@ def test_parameters_cannot_inject_odata(extracted):
     ({"sort": "subject"}, "unknown parameter(s): sort"),
     ({"from": "not an address"}, "from is not an email address"),
     ({"search": " "}, "search must be 1 to 200 characters"),
+    ({"received_after": "0001-01-01T00:00:00+01:00"}, "received_after is outside the dates that can be stored"),
+    ({"received_before": "9999-12-31T23:59:59-01:00"}, "received_before is outside the dates that can be stored"),
 ])
 def test_bad_query_parameters_are_400(stack, params, message):
     resp = stack.get("emails/messages", params=params)
@@ -106,3 +108,9 @@ def test_attachment_download_gives_the_stored_bytes(extracted):
     assert "attachment; filename*=UTF-8''" in resp.headers["Content-Disposition"]
     gone = stack.get(f"emails/messages/{email['id']}/attachments/nope", params={"connection_id": connection})
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
+
+
+def test_function_key_query_parameter_is_not_a_filter(extracted):
+    stack, connection, emails = extracted
+    with_code = stack.get("emails/messages", params={"connection_id": connection, "code": "a-key", "limit": 1000})
+    assert with_code.status_code == 200 and len(with_code.json()["messages"]) == len(emails)

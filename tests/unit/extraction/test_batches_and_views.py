@@ -92,7 +92,7 @@ JOB = {"connection_id": "c1", "user_upn": "alice@contoso.com", "status": "in_pro
 
 def test_run_view_of_a_new_run_has_zero_progress():
     assert run_view(JOB) == {
-        "connection_id": "c1", "user_upn": "alice@contoso.com", "status": "in_progress",
+        "connection_id": "c1", "kind": "extraction", "user_upn": "alice@contoso.com", "status": "in_progress",
         "progress": {"messages_extracted": 0, "folders_done": 0, "folders_total": 0, "pages_done": 0,
                      "attachments_saved": 0, "current_folder": None},
         "created_at": "2024-03-01T10:00:00.000000Z", "updated_at": "2024-03-01T10:05:00.000000Z",
@@ -105,7 +105,7 @@ def test_run_view_with_progress_error_and_batch():
                  "error": {"code": "access_denied", "message": "no"}, "parent_batch_id": "batch_abc",
                  "connection_id": "batch_abc-0001"}
     assert run_view(job) == {
-        "connection_id": "batch_abc-0001", "user_upn": "alice@contoso.com", "status": "failed",
+        "connection_id": "batch_abc-0001", "kind": "extraction", "user_upn": "alice@contoso.com", "status": "failed",
         "progress": {"messages_extracted": 120, "folders_done": 2, "folders_total": 5, "pages_done": 3,
                      "attachments_saved": 4, "current_folder": "Inbox/Projects"},
         "created_at": "2024-03-01T10:00:00.000000Z", "updated_at": "2024-03-01T10:05:00.000000Z",
@@ -132,7 +132,7 @@ def test_email_view_of_an_index_row():
         "to": ["bob@contoso.com"], "cc": [], "received_at": "2024-03-01T10:00:00Z",
         "sent_at": "2024-03-01T09:59:00Z", "folder": "Inbox", "is_read": True, "has_attachments": False,
         "importance": "normal", "conversation_id": "conv", "preview": "Hello",
-        "body_blob": "c1/bodies/m1.html", "body_format": "html", "attachments": []}
+        "body_blob": "c1/bodies/m1.html", "body_format": "html", "attachments": [], "deleted_at": None}
 
 
 def test_email_view_of_a_sparse_row():
@@ -140,4 +140,12 @@ def test_email_view_of_a_sparse_row():
         "id": "m2", "subject": None, "from": {"address": None, "name": None}, "to": [], "cc": [],
         "received_at": None, "sent_at": None, "folder": None, "is_read": None, "has_attachments": None,
         "importance": None, "conversation_id": None, "preview": None, "body_blob": None, "body_format": None,
-        "attachments": []}
+        "attachments": [], "deleted_at": None}
+
+
+def test_sync_run_view_names_its_mailboxes_and_deletions():
+    job = JOB | {"kind": "sync", "user_upn": None, "mailboxes": ["a@contoso.com", "b@contoso.com"],
+                 "messages_deleted": 3}
+    view = run_view(job)
+    assert (view["kind"], view["user_upn"], view["mailboxes"]) == ("sync", None, ["a@contoso.com", "b@contoso.com"])
+    assert view["progress"]["messages_deleted"] == 3

@@ -2,8 +2,8 @@
 import pytest
 
 from mailextract.errors import InvalidRequest
-from mailextract.extraction.requests import (BatchStartRequest, StartRequest, page_limit,
-                                             validate_address)
+from mailextract.extraction.requests import BatchStartRequest, StartRequest, page_limit
+from mailextract.validation import validate_address
 from mailextract.jobs import ExtractionOptions
 
 

@@ -4,7 +4,9 @@ import re
 import pytest
 
 from mailextract.errors import InvalidRequest
-from mailextract.extraction.steps import MESSAGE_SELECT, message_record, select_folders
+from mailextract.extraction.mail_writer import message_record
+from mailextract.extraction.planning import select_folders
+from mailextract.extraction.steps import MESSAGE_SELECT
 from mailextract.graph.models import MailFolder
 
 

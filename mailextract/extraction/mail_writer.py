@@ -1,0 +1,122 @@
+"""Writing what Graph returned into the store, in the order that keeps it consistent.
+
+Bodies and attachments go to Blob storage before the index rows that point at them. Removals
+from a delta (`@removed`) mark a row deleted only while the row still says it is in that
+folder: a message moved from A to B shows as removed in A and new in B, and whichever of the
+two is applied first, the row ends in B, not deleted. After a full round of a folder, rows of
+that folder the round did not see are swept (marked deleted): that is what makes a resync after
+an expired delta state converge to exactly the mailbox.
+"""
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from mailextract.graph import GraphClient
+from mailextract.jobs import ExtractionOptions, utcnow_iso
+from mailextract.storage.keys import encode
+from mailextract.storage.mail_blobs import MailBlobs, attachment_blob_name, body_blob_name
+from mailextract.storage.mail_index import MailIndex
+
+
+def message_record(message: dict[str, Any], *, user_upn: str, folder_path: str, run_id: str, body_blob: str,
+                   body_format: str, attachments: list[dict[str, Any]]) -> dict[str, Any]:
+    """The index row of a message: what the result and query routes answer with."""
+    sender = (message.get("from") or message.get("sender") or {}).get("emailAddress") or {}
+    body = message.get("body") or {}
+    return {
+        "id": message["id"],
+        "user_upn": user_upn,
+        "subject": message.get("subject") or "",
+        "from_address": sender.get("address") or "",
+        "from_name": sender.get("name") or "",
+        "to": [r.get("emailAddress", {}).get("address") for r in message.get("toRecipients") or []],
+        "cc": [r.get("emailAddress", {}).get("address") for r in message.get("ccRecipients") or []],
+        "received_at": message.get("receivedDateTime"),
+        "sent_at": message.get("sentDateTime"),
+        "folder": folder_path,
+        "folder_id": message.get("parentFolderId"),
+        "has_attachments": bool(message.get("hasAttachments")),
+        "is_read": bool(message.get("isRead")),
+        "importance": message.get("importance"),
+        "conversation_id": message.get("conversationId"),
+        "internet_message_id": message.get("internetMessageId"),
+        "preview": (message.get("bodyPreview") or "")[:512],
+        "categories": message.get("categories") or [],
+        "body_blob": body_blob,
+        "body_format": body_format,
+        "body_chars": len(body.get("content") or ""),
+        "attachments": attachments,
+        "run_id": run_id,
+        "extracted_at": utcnow_iso(),
+    }
+
+
+class MailWriter:
+    def __init__(self, index: MailIndex, blobs: MailBlobs):
+        self.index = index
+        self.blobs = blobs
+
+    def store(self, client: GraphClient, connection_id: str, stream: dict[str, Any], items: list[dict[str, Any]],
+              options: ExtractionOptions, run_id: str, sync_round: str | None) -> list[dict[str, Any]]:
+        upn = stream["upn"]
+        bodies, records = [], []
+        content_type = "text/plain; charset=utf-8" if options.body_format == "text" else "text/html; charset=utf-8"
+        for message in items:
+            name = body_blob_name(connection_id, message["id"], options.body_format)
+            bodies.append((name, (message.get("body") or {}).get("content") or "", content_type))
+            attachments = (self._store_attachments(client, connection_id, upn, message["id"])
+                           if options.include_attachments and message.get("hasAttachments") else [])
+            record = message_record(message, user_upn=upn, folder_path=stream["path"], run_id=run_id,
+                                    body_blob=name, body_format=options.body_format, attachments=attachments)
+            if sync_round:
+                record["sync_round"] = sync_round
+            records.append(record)
+        self.blobs.put_bodies(bodies)
+        self.index.upsert(connection_id, records)
+        return records
+
+    def _store_attachments(self, client: GraphClient, connection_id: str, upn: str,
+                           message_id: str) -> list[dict[str, Any]]:
+        saved = []
+        for attachment in client.list_attachments(upn, message_id):
+            entry = {"id": attachment.id, "name": attachment.name, "content_type": attachment.content_type,
+                     "size": attachment.size, "kind": attachment.kind, "blob": None}
+            if attachment.kind == "file":
+                name = attachment_blob_name(connection_id, message_id, attachment.id)
+                with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as sink:
+                    length = client.download_attachment(upn, message_id, attachment.id, sink)
+                    sink.seek(0)
+                    self.blobs.put_stream(name, sink, length, attachment.content_type, attachment.name)
+                entry.update(blob=name, size=length)
+            saved.append(entry)
+        return saved
+
+    def _retire(self, connection_id: str, message_ids: list[str], purge: bool) -> int:
+        if not message_ids:
+            return 0
+        if not purge:
+            return self.index.mark_deleted(connection_id, message_ids, utcnow_iso())
+        for message_id in message_ids:
+            self.blobs.delete_prefix(f"{connection_id}/{encode(message_id)}/")
+        return self.index.delete(connection_id, message_ids)
+
+    def remove(self, connection_id: str, stream: dict[str, Any], message_ids: list[str], purge: bool) -> int:
+        """Apply `@removed` items of this folder's delta."""
+        gone = []
+        for message_id in message_ids:
+            row = self.index.get(connection_id, message_id)
+            if row and row.get("folder_id") == stream["id"] and not row.get("deleted_at"):
+                gone.append(message_id)
+        return self._retire(connection_id, gone, purge)
+
+    def sweep(self, connection_id: str, stream: dict[str, Any], sync_round: str, purge: bool) -> int:
+        """After a full round: rows of this folder the round did not see no longer exist."""
+        unseen = [r["id"] for r in self.index.in_folder(connection_id, stream["upn"], stream["id"])
+                  if r.get("sync_round") != sync_round and not r.get("deleted_at")]
+        return self._retire(connection_id, unseen, purge)
+
+    def retire_folder(self, connection_id: str, upn: str, folder_id: str, purge: bool) -> int:
+        """A folder the mailbox no longer has: its messages are gone with it."""
+        rows = [r["id"] for r in self.index.in_folder(connection_id, upn, folder_id) if not r.get("deleted_at")]
+        return self._retire(connection_id, rows, purge)

@@ -1,0 +1,133 @@
+"""Sync guarantees that a timing-based end-to-end test could only hit by luck, tested exactly:
+the core runs in-process against real Azurite and graphsim over HTTPS."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from mailextract import jobs as J
+from mailextract.connections.store import ConnectionStore
+from mailextract.extraction.steps import ExtractionSteps
+from mailextract.settings import Settings
+from mailextract.storage.jobs import JobStore
+from mailextract.storage.sync_state import SyncStateStore
+from mailextract.sync.service import SyncService
+
+UPN = "alice@contoso.com"
+
+
+@pytest.fixture
+def settings(graphsim_env, storage_connection_string) -> Settings:
+    return Settings.from_mapping({**graphsim_env, "AzureWebJobsStorage": storage_connection_string})
+
+
+class RecordingOrchestrations:
+    """Our own port, recording what would be started instead of starting it."""
+
+    def __init__(self):
+        self.started: list[tuple[str, str, dict]] = []
+
+    async def start(self, orchestrator, instance_id, payload):
+        self.started.append((orchestrator, instance_id, payload))
+
+    async def raise_event(self, instance_id, name, payload=None):
+        raise AssertionError("not expected")
+
+    async def terminate(self, instance_id, reason):
+        raise AssertionError("not expected")
+
+
+class CrashOnceBeforeSavingDeltaLink(SyncStateStore):
+    """The process dies after a round's last page is stored and before its deltaLink is saved."""
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.crashed = False
+
+    def save_delta_link(self, *args, **kwargs):
+        if not self.crashed:
+            self.crashed = True
+            raise ConnectionResetError("host killed")
+        super().save_delta_link(*args, **kwargs)
+
+
+def _connection(settings: Settings) -> str:
+    connection_id = f"int-{uuid.uuid4().hex[:10]}"
+    now = J.utcnow_iso()
+    ConnectionStore(settings).create(connection_id, {
+        "name": None, "mailboxes": [UPN], "folders": ["Inbox"], "schedule": "every 1 hour", "interval_seconds": 3600,
+        "options": {"body_format": "html", "include_attachments": False, "purge_deleted": False}, "enabled": True,
+        "credential": {"kind": "settings", "tenant_id": settings.tenant_id, "client_id": settings.outlook_client_id},
+        "created_at": now, "updated_at": now, "last_sync_at": None, "last_sync_status": None, "next_sync_at": now})
+    return connection_id
+
+
+def _run_to_end(steps: ExtractionSteps, connection_id: str, run_id: str) -> None:
+    """What the orchestration does: begin, then pages until done; a failed step is tried again."""
+    assert steps.begin(connection_id, run_id)["proceed"]
+    for _ in range(200):
+        try:
+            if steps.extract_page(connection_id, run_id)["done"]:
+                steps.finish(connection_id, run_id)
+                return
+        except ConnectionResetError:
+            continue  # the activity is run again, as the Durable runtime would
+    raise AssertionError("the run did not end")
+
+
+def _live(settings: Settings, connection_id: str) -> dict:
+    table = TableServiceClient.from_connection_string(settings.azure_web_jobs_storage).get_table_client("MailMessages")
+    return {r["id"]: (r["folder_id"], r["is_read"]) for r in table.query_entities(f"PartitionKey eq '{connection_id}'")
+            if not r.get("deleted_at")}
+
+
+def _inbox_truth(graphsim) -> dict:
+    """Messages of Inbox and every folder below it (the connection's `folders: ["Inbox"]`)."""
+    mailbox = graphsim.mailbox(UPN)
+    folders = mailbox.folders()
+    inbox = {mailbox.folder_id("inbox")}
+    while grown := {f["id"] for f in folders if f["parentFolderId"] in inbox} - inbox:
+        inbox |= grown
+    return {m["id"]: (m["parentFolderId"], m["isRead"]) for m in mailbox.messages(fields=["id", "parentFolderId", "isRead"])
+            if m["parentFolderId"] in inbox}
+
+
+async def _start_sync(settings: Settings, connection_id: str) -> str:
+    await SyncService(RecordingOrchestrations(), settings=settings).start(connection_id, "")
+    return JobStore(settings).get(connection_id)["run_id"]
+
+
+def test_crash_between_storing_a_page_and_saving_its_delta_link_loses_nothing(settings, graphsim):
+    connection_id = _connection(settings)
+    crashing = CrashOnceBeforeSavingDeltaLink(settings)
+    steps = ExtractionSteps(settings=settings, sync_state=crashing)
+    _run_to_end(steps, connection_id, asyncio.run(_start_sync(settings, connection_id)))
+    assert crashing.crashed
+    truth = _inbox_truth(graphsim)
+    assert _live(settings, connection_id) == truth and truth
+
+    added = graphsim.mailbox(UPN).add_message("inbox", subject="after the crash")
+    _run_to_end(ExtractionSteps(settings=settings), connection_id, asyncio.run(_start_sync(settings, connection_id)))
+    job = JobStore(settings).get(connection_id)
+    assert job["status"] == J.COMPLETED
+    assert job["messages_extracted"] == 1  # the saved deltaLinks made it incremental
+    assert added in _live(settings, connection_id) and _live(settings, connection_id) == _inbox_truth(graphsim)
+
+
+def test_two_timer_ticks_at_once_start_one_sync(settings):
+    connection_id = _connection(settings)
+    orchestrations = RecordingOrchestrations()
+
+    async def two_ticks():
+        service = SyncService(orchestrations, settings=settings)
+        return await asyncio.gather(service.start_due(), service.start_due())
+    results = asyncio.run(two_ticks())
+    started = [r for r in results if connection_id in r["started"]]
+    assert len(started) == 1
+    assert [s[1] for s in orchestrations.started if s[2]["connection_id"] == connection_id] == [f"sync-{connection_id}"]
+    assert JobStore(settings).get(connection_id)["status"] == J.PENDING
+    next_due = ConnectionStore(settings).get(connection_id)["next_sync_at"]
+    assert next_due > J.utcnow_iso()  # not due again before its interval

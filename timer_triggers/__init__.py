@@ -1,0 +1,1 @@
+"""timer_triggers: functions started by a schedule (one blueprint per concern)."""
