@@ -33,7 +33,7 @@ def begin_extraction(run: dict) -> dict:
 
 @bp.activity_trigger(input_name="run")
 def extract_page(run: dict) -> dict:
-    return steps().extract_page(run["connection_id"], run["run_id"])
+    return steps().extract_page(run["connection_id"], run["run_id"], run.get("stream"))
 
 
 @bp.activity_trigger(input_name="run")

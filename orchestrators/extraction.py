@@ -1,10 +1,11 @@
 """Orchestrations of extraction runs: one mailbox, and a batch of mailboxes.
 
 Orchestrators decide, activities do: these generators only pass ids and small summaries and
-never touch Graph or storage. A single run pages through its mailbox one activity per page
-(the checkpoint lives in Table storage), so pause takes effect at the next page boundary,
-within one page's time. History stays bounded: after PAGES_PER_EXECUTION pages, and after each
-continue, the run goes on as a new execution (continue_as_new). Pause and continue are external
+never touch Graph or storage. A single run pages through its mailbox folders, one activity per
+page and up to STREAMS_IN_FLIGHT folders at once (checkpoints live in Table storage), so pause
+takes effect at the next page boundary, within one page's time. History stays bounded: after
+PAGES_PER_EXECUTION pages, and after each continue, the run goes on as a new execution
+(continue_as_new). Pause and continue are external
 events; cancel is terminate (done by the service). Status changes are logged by the activities;
 orchestrator logs are guarded by is_replaying.
 """
@@ -20,6 +21,9 @@ bp = df.Blueprint()
 log = logging.getLogger("mailextract.orchestrators")
 
 PAGES_PER_EXECUTION = 40
+# Outlook allows 4 concurrent requests per app and mailbox (graph-mail.md "Limits"); with 4 folders
+# of a run in flight, storing one page overlaps fetching the others.
+STREAMS_IN_FLIGHT = 4
 # Transient failures (Graph still throttling after the client's own bounded wait, storage
 # hiccups) get a few more tries, spaced out; permanent ones end the run in the activity itself.
 STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=4)
@@ -33,38 +37,67 @@ def _error_of(exc: Exception) -> dict:
 
 @bp.orchestration_trigger(context_name="context", orchestration=SINGLE_ORCHESTRATOR)
 def extract_mailbox(context: df.DurableOrchestrationContext):
-    run = context.get_input()  # {"connection_id", "run_id", "begun"?}
+    """One mailbox run (extraction or sync): up to STREAMS_IN_FLIGHT folders page at once.
+
+    Each page is one activity; when a folder ends, the next is claimed. To pause, or after
+    PAGES_PER_EXECUTION pages, no new page starts and the pages in flight finish (their
+    checkpoints are stored); the next execution resumes the streams still active.
+    """
+    run = context.get_input()  # {"connection_id", "run_id"}
     try:
-        if not run.get("begun"):
-            begun = yield context.call_activity_with_retry("begin_extraction", STEP_RETRY, run)
-            if not begun["proceed"]:
-                return {"status": begun.get("status")}
-            run = {**run, "begun": True}
-            status = begun["status"]
-        else:
-            status = "in_progress"
+        begun = yield context.call_activity_with_retry("begin_extraction", STEP_RETRY, run)
+        if not begun["proceed"]:
+            return {"status": begun.get("status")}
+        status = begun["status"]
         pause = context.wait_for_external_event("pause")  # one waiter per execution
-        for _ in range(PAGES_PER_EXECUTION):
-            if status in PAUSE_STATUSES:
-                yield context.call_activity("pause_extraction", run)
-                yield context.wait_for_external_event("continue")
-                context.continue_as_new(run)
-                return None
-            page = context.call_activity_with_retry("extract_page", STEP_RETRY, run)
-            winner = yield context.task_any([page, pause])
-            summary = yield page  # after a pause, the page in flight still completes
-            if summary["done"]:
-                if summary.get("failed") or summary.get("stopped"):
-                    return {"status": "stopped"}
-                return (yield context.call_activity("finish_extraction", run))
-            status = "pausing" if winner == pause else summary["status"]
-        context.continue_as_new(run)
-        return None
+        waiting_for_pause = True
+        in_flight = [] if status in PAUSE_STATUSES else [_page(context, run, stream) for stream in begun["active"]]
+        exhausted, pages, stopped = False, 0, False
+
+        def stopping() -> bool:  # no new page starts; the pages in flight finish
+            return status in PAUSE_STATUSES or pages >= PAGES_PER_EXECUTION or stopped
+        while True:
+            while not stopping() and not exhausted and len(in_flight) < STREAMS_IN_FLIGHT:
+                in_flight.append(_page(context, run, None))  # claims the next folder
+            if not in_flight:
+                break
+            winner = yield context.task_any(in_flight + ([pause] if waiting_for_pause else []))
+            if winner == pause:
+                waiting_for_pause, status = False, "pausing"
+                continue
+            in_flight.remove(winner)
+            page = yield winner  # raises when the page failed after its retries
+            pages += 1
+            stopped = stopped or bool(page.get("failed") or page.get("stopped"))
+            exhausted = exhausted or bool(page.get("exhausted"))
+            if status not in PAUSE_STATUSES:
+                status = page.get("status", status)
+            if page.get("stream") is not None and not page.get("stream_done") and not stopping():
+                in_flight.append(_page(context, run, page["stream"]))  # the folder's next page
+        if stopped:
+            return {"status": "stopped"}
+        if status in PAUSE_STATUSES:
+            yield context.call_activity("pause_extraction", run)
+            yield context.wait_for_external_event("continue")
+            context.continue_as_new(run)
+            return None
+        if not exhausted:
+            context.continue_as_new(run)
+            return None
+        finished = yield context.call_activity("finish_extraction", run)
+        if finished.get("resume"):
+            context.continue_as_new(run)
+            return None
+        return finished
     except Exception as exc:  # a step failed after its retries: the run ends failed, visibly
         if not context.is_replaying:
             log.warning("run %s of connection %s failed in a step", run["run_id"], run["connection_id"])
         yield context.call_activity("fail_extraction", {**run, "error": _error_of(exc)})
         return {"status": "failed"}
+
+
+def _page(context: df.DurableOrchestrationContext, run: dict, stream: int | None):
+    return context.call_activity_with_retry("extract_page", STEP_RETRY, {**run, "stream": stream})
 
 
 @bp.orchestration_trigger(context_name="context", orchestration=BATCH_ORCHESTRATOR)

@@ -1,12 +1,13 @@
 """The steps of a mailbox run, as activities call them: extractions and syncs alike.
 
 A run is: `begin` (list each mailbox's folders, choose the ones asked for, store the plan),
-then `extract_page` until done (fetch one page of one folder from Graph, store it through the
-MailWriter, then advance the checkpoint), then `finish`. An extraction reads one mailbox; a sync
+then `extract_page` calls, several at once, each fetching one page of one folder (a stream) from
+Graph, storing it through the MailWriter and advancing that stream's checkpoint, until every
+stream is done, then `finish`. An extraction reads one mailbox; a sync
 (kind "sync", started for a connection) reads each of the connection's mailboxes from their
-saved deltaLinks. The checkpoint (stream index, Graph cursor, full-round marker) lives in the job
-row and moves only after the page it covers is stored, with a compare-and-set on the checkpoint
-itself: a page run twice (activities are at-least-once) stores the same rows again and moves the
+saved deltaLinks. The checkpoint lives in the job row: the next unstarted stream, and for each
+active stream its Graph cursor and full-round marker. A stream's state moves only after the page it
+covers is stored, with a compare-and-set on that state: a page run twice (activities are at-least-once) stores the same rows again and moves the
 checkpoint once. A deltaLink is saved only after the last page of its round is stored. Pause
 and continue take effect at these page boundaries.
 
@@ -110,15 +111,16 @@ class ExtractionSteps:
             def mutate(row: dict[str, Any]):
                 if row.get("run_id") != run_id or row.get("checkpoint") is not None:
                     return False
-                row.update(checkpoint={"plan": name, "stream": 0, "cursor": None, "round": None, "restarts": 0},
+                row.update(checkpoint={"plan": name, "next": 0, "active": {}},
                            folders_total=len(streams), updated_at=J.utcnow_iso())
             self.jobs.update(connection_id, mutate)
             log_event("run.started", connection_id=connection_id, run_id=run_id, kind=job.get("kind", "extraction"),
                       mailboxes=len(mailboxes_of(job)), folders=len(streams))
         self._set_status(connection_id, run_id, J.IN_PROGRESS, only_from=(J.PENDING,))
         current = self.jobs.get(connection_id) or {}
+        active = sorted(int(i) for i in ((current.get("checkpoint") or {}).get("active") or {}))
         return {"proceed": current.get("status") in J.ACTIVE, "status": current.get("status"),
-                "folders_total": current.get("folders_total", 0)}
+                "folders_total": current.get("folders_total", 0), "active": active}
 
     def _plan(self, connection_id: str, job: dict[str, Any]) -> list[dict[str, Any]]:
         options = J.ExtractionOptions.from_json(job["options"])
@@ -134,64 +136,90 @@ class ExtractionSteps:
             streams += streams_for(upn, folders, options, saved=saved, sync=sync)
         return streams
 
-    def extract_page(self, connection_id: str, run_id: str) -> dict[str, Any]:
+    def _claim(self, connection_id: str, run_id: str, plan_size: int) -> int | None:
+        """Take the next unstarted stream of the plan (None when all are started)."""
+        claimed: list[int] = []
+
+        def mutate(row: dict[str, Any]):
+            checkpoint = row.get("checkpoint") or {}
+            if row.get("run_id") != run_id or checkpoint.get("next", plan_size) >= plan_size:
+                return False
+            index = checkpoint["next"]
+            checkpoint["next"] = index + 1
+            checkpoint["active"][str(index)] = {"cursor": None, "round": None, "restarts": 0}
+            claimed.append(index)
+        self.jobs.update(connection_id, mutate)
+        return claimed[0] if claimed else None
+
+    def extract_page(self, connection_id: str, run_id: str, stream: int | None = None) -> dict[str, Any]:
+        """One page of one stream; `stream` None claims the next unstarted stream first.
+
+        Several streams of a run page at once (one activity each); each stream's state moves
+        with its own compare-and-set, so concurrent pages of other streams never conflict.
+        """
         started = time.monotonic()
         job = self._job(connection_id, run_id)
         if job is None or job["status"] in J.FINISHED:
-            return {"done": True, "stopped": True}
-        checkpoint = job["checkpoint"]
-        plan = self.plans.get(checkpoint["plan"])
-        index = checkpoint["stream"]
-        if index >= len(plan):
-            return {"done": True, "status": job["status"], "messages_extracted": job.get("messages_extracted", 0)}
-        stream = plan[index]
+            return {"stream_done": True, "stopped": True}
+        plan = self.plans.get(job["checkpoint"]["plan"])
+        if stream is None:
+            stream = self._claim(connection_id, run_id, len(plan))
+            if stream is None:
+                return {"exhausted": True, "status": job["status"]}
+            job = self._job(connection_id, run_id) or job
+        key = str(stream)
+        state = (job["checkpoint"].get("active") or {}).get(key)
+        if state is None:  # finished by an earlier try of this activity
+            return {"stream": stream, "stream_done": True, "status": job["status"]}
+        folder = plan[stream]
         try:
             client = self._client(job)
-            outcome = self._page(client, connection_id, job, stream, checkpoint)
+            records, removed, next_state = self._page(client, connection_id, job, folder, stream, state)
         except PERMANENT_ERRORS as exc:
             self.fail(connection_id, run_id, exc)
-            return {"done": True, "failed": True}
-
-        records, removed, next_checkpoint = outcome
+            return {"stream": stream, "stream_done": True, "failed": True}
         moved = []
 
         def advance(row: dict[str, Any]):
-            if row.get("run_id") != run_id or row.get("checkpoint") != checkpoint:
+            active = row["checkpoint"]["active"]
+            if row.get("run_id") != run_id or active.get(key) != state:
                 return False  # another try of this page already moved it
-            row["checkpoint"] = next_checkpoint
+            if next_state is None:
+                del active[key]
+            else:
+                active[key] = next_state
             row["messages_extracted"] = row.get("messages_extracted", 0) + len(records)
             row["messages_deleted"] = row.get("messages_deleted", 0) + removed
             row["attachments_saved"] = row.get("attachments_saved", 0) + sum(len(r["attachments"]) for r in records)
             row["pages_done"] = row.get("pages_done", 0) + 1
-            row["folders_done"] = next_checkpoint["stream"]
-            row["current_folder"] = stream["path"]
+            row["folders_done"] = row["checkpoint"]["next"] - len(active)
+            row["current_folder"] = folder["path"]
             row["updated_at"] = J.utcnow_iso()
             if row["status"] == J.PENDING:  # continued before it ever began
                 row["status"] = J.IN_PROGRESS
             moved.append(True)
         row = self.jobs.update(connection_id, advance) or job
         if moved:
-            log_event("run.page_stored", connection_id=connection_id, run_id=run_id, mailbox=stream["upn"],
-                      folder=stream["path"], messages=len(records), total=row.get("messages_extracted"),
+            log_event("run.page_stored", connection_id=connection_id, run_id=run_id, mailbox=folder["upn"],
+                      folder=folder["path"], messages=len(records), total=row.get("messages_extracted"),
                       duration_ms=round((time.monotonic() - started) * 1000))
-        done = row["checkpoint"]["stream"] >= len(plan)
-        return {"done": done, "status": row.get("status"), "messages_extracted": row.get("messages_extracted", 0)}
+        return {"stream": stream, "stream_done": key not in row["checkpoint"]["active"], "status": row.get("status"),
+                "messages_extracted": row.get("messages_extracted", 0)}
 
     def _page(self, client: GraphClient, connection_id: str, job: dict[str, Any], stream: dict[str, Any],
-              checkpoint: dict[str, Any]) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
-        """Fetch and store one page; return its records, removals and the next checkpoint."""
+              index: int, state: dict[str, Any]) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
+        """Fetch and store one page of a stream; its records, removals and next state (None: done)."""
         options = J.ExtractionOptions.from_json(job["options"])
         purge = bool(job.get("purge_deleted"))
-        run_id, index = job["run_id"], checkpoint["stream"]
-        cursor, sync_round, restarts = checkpoint["cursor"], checkpoint["round"], checkpoint["restarts"]
-        following = {**checkpoint, "stream": index + 1, "cursor": None, "round": None, "restarts": 0}
+        run_id = job["run_id"]
+        cursor, sync_round, restarts = state["cursor"], state["round"], state["restarts"]
         if stream["mode"] == "list":
             cursor = cursor or client.messages_cursor(
                 stream["id"], received_after=options.received_after, received_before=options.received_before,
                 select=MESSAGE_SELECT, body_type=options.body_format)
             page = client.list_messages_page(stream["upn"], cursor)
             records = self.writer.store(client, connection_id, stream, page.items, options, run_id, None)
-            return records, 0, ({**checkpoint, "cursor": page.next_cursor} if page.next_cursor else following)
+            return records, 0, ({**state, "cursor": page.next_cursor} if page.next_cursor else None)
 
         def fresh_round(restart: int) -> tuple[dict[str, Any], str]:
             return (client.delta_cursor(stream["id"], select=MESSAGE_SELECT, body_type=options.body_format),
@@ -213,12 +241,11 @@ class ExtractionSteps:
         records = self.writer.store(client, connection_id, stream, page.items, options, run_id, sync_round)
         removed = self.writer.remove(connection_id, stream, [r.id for r in page.removed], purge)
         if page.next_cursor:
-            return records, removed, {**checkpoint, "cursor": page.next_cursor, "round": sync_round,
-                                      "restarts": restarts}
+            return records, removed, {"cursor": page.next_cursor, "round": sync_round, "restarts": restarts}
         if sync_round:
             removed += self.writer.sweep(connection_id, stream, sync_round, purge)
         self.sync_state.save_delta_link(connection_id, stream["upn"], stream["id"], stream["path"], page.delta_link)
-        return records, removed, following
+        return records, removed, None
 
     def mark_paused(self, connection_id: str, run_id: str) -> bool:
         paused = self._set_status(connection_id, run_id, J.PAUSED, only_from=(J.PAUSING,))
@@ -228,6 +255,11 @@ class ExtractionSteps:
         return bool(paused)
 
     def finish(self, connection_id: str, run_id: str) -> dict[str, Any]:
+        """Complete the run once every stream is done; else ask the orchestrator to resume the
+        streams still active (one claimed by a try that failed before its first page)."""
+        current = self._job(connection_id, run_id)
+        if current and current["status"] in J.ACTIVE and (current.get("checkpoint") or {}).get("active"):
+            return {"resume": True, "status": current["status"]}
         job = self._set_status(connection_id, run_id, J.COMPLETED, only_from=J.ACTIVE)
         if job:
             log_event("run.completed", connection_id=connection_id, run_id=run_id, kind=job.get("kind", "extraction"),

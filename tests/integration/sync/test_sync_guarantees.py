@@ -66,15 +66,28 @@ def _connection(settings: Settings) -> str:
 
 
 def _run_to_end(steps: ExtractionSteps, connection_id: str, run_id: str) -> None:
-    """What the orchestration does: begin, then pages until done; a failed step is tried again."""
-    assert steps.begin(connection_id, run_id)["proceed"]
-    for _ in range(200):
+    """What the orchestration does, one page at a time: begin, page each stream (claiming the next
+    when one ends), retry a failed call with the same arguments as the runtime retries an activity,
+    and when all are claimed, finish, or resume the streams still active if finish asks to."""
+    begun = steps.begin(connection_id, run_id)
+    assert begun["proceed"]
+    queue = list(begun["active"])
+    stream = queue.pop(0) if queue else None
+    for _ in range(500):
         try:
-            if steps.extract_page(connection_id, run_id)["done"]:
-                steps.finish(connection_id, run_id)
-                return
+            page = steps.extract_page(connection_id, run_id, stream)
         except ConnectionResetError:
-            continue  # the activity is run again, as the Durable runtime would
+            continue  # the same call again
+        if not page.get("exhausted"):
+            stream = None if page["stream_done"] else page["stream"]
+            continue
+        if queue:
+            stream = queue.pop(0)
+            continue
+        if not steps.finish(connection_id, run_id).get("resume"):
+            return
+        queue = list(steps.begin(connection_id, run_id)["active"])
+        stream = queue.pop(0)
     raise AssertionError("the run did not end")
 
 

@@ -1,0 +1,90 @@
+"""The mailbox run orchestration's decisions, replayed through the real SDK with hand-fed
+activity results (no runtime, no storage): how many pages are in flight, when it pauses, when
+it finishes or goes on as a new execution."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import azure.durable_functions as df
+
+from devhost.durable import actions as act
+from devhost.durable.history import EventType, event
+from devhost.durable.replay import replay
+from orchestrators import extraction
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+RUN = {"connection_id": "c1", "run_id": "r1"}
+app = df.DFApp()
+app.register_functions(extraction.bp)
+HANDLE = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}["extract_mailbox"]
+
+
+class Run:
+    def __init__(self):
+        self.history, self.book, self.now = [], act.Book(), T0
+        self.result = None
+
+    def episode(self, *events):
+        self.now += timedelta(seconds=1)
+        new = [event(EventType.OrchestratorStarted, self.now), *events]
+        self.result = replay(HANDLE, instance_id="i", input_text=json.dumps(RUN),
+                             history=[dict(e, IsPlayed=True) for e in self.history] + new, parent_instance_id=None)
+        self.history += new
+        assert self.result.error is None, self.result.error
+        return self.book.plan(self.result.actions)
+
+    def done(self, task_id, value):
+        return event(EventType.TaskCompleted, self.now, TaskScheduledId=task_id, Result=json.dumps(value))
+
+
+def _scheduled(commands):
+    return [(c.task_id, c.name, json.loads(c.input)) for c in commands if isinstance(c, act.ScheduleActivity)]
+
+
+def _begin(run: Run, **result):
+    run.episode(event(EventType.ExecutionStarted, T0, Name="extract_mailbox", Version=None, Input=json.dumps(RUN)))
+    return run.episode(run.done(0, {"proceed": True, "status": "in_progress", "active": [], **result}))
+
+
+def test_four_folders_page_at_once_and_a_finished_folder_makes_room_for_the_next():
+    run = Run()
+    first = _scheduled(_begin(run))
+    assert [(name, data["stream"]) for _, name, data in first] == [("extract_page", None)] * 4
+    ids = [task_id for task_id, _, _ in first]
+    # Stream 0 has more pages: it continues; stream 1 ended: the next folder is claimed.
+    more = _scheduled(run.episode(run.done(ids[0], {"stream": 0, "stream_done": False, "status": "in_progress"})))
+    assert [(name, data["stream"]) for _, name, data in more] == [("extract_page", 0)]
+    claim = _scheduled(run.episode(run.done(ids[1], {"stream": 1, "stream_done": True, "status": "in_progress"})))
+    assert [(name, data["stream"]) for _, name, data in claim] == [("extract_page", None)]
+
+
+def test_pause_lets_pages_in_flight_finish_then_pauses_and_continues_as_new():
+    run = Run()
+    ids = [task_id for task_id, _, _ in _scheduled(_begin(run))]
+    assert run.episode(event(EventType.EventRaised, run.now, Name="pause", Input=None)) == []
+    for index, task_id in enumerate(ids[:-1]):  # no new page starts while pausing
+        assert _scheduled(run.episode(run.done(task_id, {"stream": index, "stream_done": False,
+                                                          "status": "pausing"}))) == []
+    last = _scheduled(run.episode(run.done(ids[-1], {"stream": 3, "stream_done": False, "status": "pausing"})))
+    assert [name for _, name, _ in last] == ["pause_extraction"]
+    run.episode(run.done(last[0][0], True))
+    run.episode(event(EventType.EventRaised, run.now, Name="continue", Input=None))
+    assert run.result.is_done and run.result.actions[-1]["actionType"] == act.CONTINUE_AS_NEW
+
+
+def test_all_folders_claimed_and_done_finishes_or_resumes_leftover_streams():
+    run = Run()
+    ids = [task_id for task_id, _, _ in _scheduled(_begin(run))]
+    for task_id in ids[:-1]:
+        assert _scheduled(run.episode(run.done(task_id, {"exhausted": True, "status": "in_progress"}))) == []
+    finish = _scheduled(run.episode(run.done(ids[-1], {"stream": 0, "stream_done": True, "status": "in_progress"})))
+    assert [name for _, name, _ in finish] == ["finish_extraction"]
+    run.episode(run.done(finish[0][0], {"resume": True, "status": "in_progress"}))
+    assert run.result.is_done and run.result.actions[-1]["actionType"] == act.CONTINUE_AS_NEW
+
+
+def test_a_new_execution_resumes_the_active_streams_first():
+    run = Run()
+    resumed = _scheduled(_begin(run, active=[2, 5]))
+    assert [data["stream"] for _, _, data in resumed] == [2, 5, None, None]
