@@ -80,17 +80,19 @@ class JobOperations:
         return {"jobs": page, "next_cursor": None}
 
     async def _view(self, kind: str, row: dict[str, Any], base_url: str) -> dict[str, Any]:
+        """A list item: a single run or sync shows its mailbox(es); a batch, its users and totals."""
         if kind != "batch":
-            return {"kind": kind, "id": row["connection_id"], "status": row["status"], "user_upn": row.get("user_upn"),
-                    "users": len(row["mailboxes"]) if row.get("mailboxes") else None, "messages_extracted": row.get("messages_extracted", 0),
-                    "created_at": row["created_at"], "updated_at": row["updated_at"],
-                    "status_url": status_url(base_url, row["connection_id"])}
-        runs = await asyncio.to_thread(self.jobs.children, row["batch_id"])
-        return {"kind": kind, "id": row["batch_id"], "status": reported_status(row, runs), "user_upn": None,
-                "users": row.get("user_count", len(runs)),
-                "messages_extracted": sum(r.get("messages_extracted", 0) for r in runs),
-                "created_at": row["created_at"], "updated_at": row["updated_at"],
-                "status_url": f"{base_url}/api/emails/extract/batch/status/{row['batch_id']}"}
+            status, user_upn, messages = row["status"], row.get("user_upn"), row.get("messages_extracted", 0)
+            users = len(row["mailboxes"]) if row.get("mailboxes") else None
+            url = status_url(base_url, row["connection_id"])
+        else:
+            runs = await asyncio.to_thread(self.jobs.children, row["batch_id"])
+            status, user_upn, users = reported_status(row, runs), None, row.get("user_count", len(runs))
+            messages = sum(r.get("messages_extracted", 0) for r in runs)
+            url = f"{base_url}/api/emails/extract/batch/status/{row['batch_id']}"
+        return {"kind": kind, "id": row.get("connection_id") or row["batch_id"], "status": status,
+                "user_upn": user_upn, "users": users, "messages_extracted": messages,
+                "created_at": row["created_at"], "updated_at": row["updated_at"], "status_url": url}
 
     async def _remove_run(self, run: dict[str, Any], purge_data: bool, counts: dict[str, int]) -> None:
         connection_id = run["connection_id"]
