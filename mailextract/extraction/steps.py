@@ -77,6 +77,7 @@ class ExtractionSteps:
         changed: list[dict[str, Any]] = []
 
         def mutate(row: dict[str, Any]):
+            changed.clear()  # mutate runs again after a conflict: keep only the attempt that sticks
             if row.get("run_id") != run_id or row.get("status") not in only_from:
                 return False
             row.update(fields, status=status, updated_at=J.utcnow_iso())
@@ -141,6 +142,7 @@ class ExtractionSteps:
         claimed: list[int] = []
 
         def mutate(row: dict[str, Any]):
+            claimed.clear()  # mutate runs again after a conflict: keep only the attempt that sticks
             checkpoint = row.get("checkpoint") or {}
             if row.get("run_id") != run_id or checkpoint.get("next", plan_size) >= plan_size:
                 return False
@@ -181,6 +183,7 @@ class ExtractionSteps:
         moved = []
 
         def advance(row: dict[str, Any]):
+            moved.clear()  # mutate runs again after a conflict: keep only the attempt that sticks
             active = row["checkpoint"]["active"]
             if row.get("run_id") != run_id or active.get(key) != state:
                 return False  # another try of this page already moved it
