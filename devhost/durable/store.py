@@ -97,11 +97,6 @@ class DurableStore:
         await self.container.close()
         await self._blobs.close()
 
-    async def ping(self) -> None:
-        """A cheap round trip that fails when storage is unreachable."""
-        async for _ in self.table.query_entities("RowKey eq 'I'", results_per_page=1):
-            break
-
     # --- payloads ------------------------------------------------------------------------
     async def _pack(self, partition: str, row_key: str, data: dict[str, Any]) -> dict[str, Any]:
         text = json.dumps(data, separators=(",", ":"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable
 
 from mailextract.graph import cursors, mail
 from mailextract.graph.auth import MsalTokenProvider, token_provider_for
@@ -101,14 +101,6 @@ class GraphClient:
     def list_messages_page(self, upn: str, cursor: dict[str, Any]) -> MessagePage:
         return mail.list_messages_page(self.transport, upn, cursor, default_top=self.page_size)
 
-    def iter_messages(self, upn: str, cursor: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every message from ``cursor`` to the end (convenience; checkpointing callers page themselves)."""
-        next_cursor: dict[str, Any] | None = cursor
-        while next_cursor is not None:
-            page = self.list_messages_page(upn, next_cursor)
-            yield from page.items
-            next_cursor = page.next_cursor
-
     def delta_page(self, upn: str, folder_id: str, cursor: dict[str, Any] | None = None) -> DeltaPage:
         """One delta page; ``cursor=None`` starts a fresh round with default options."""
         return mail.delta_page(self.transport, upn, folder_id, cursor or self.delta_cursor(folder_id))
@@ -125,9 +117,3 @@ class GraphClient:
 
     def download_mime(self, upn: str, message_id: str, sink: BinaryIO) -> int:
         return mail.download_mime(self.transport, upn, message_id, sink)
-
-
-def clear_client_cache() -> None:
-    """Forget cached clients (tests that rebuild settings)."""
-    with _clients_lock:
-        _clients.clear()
