@@ -429,10 +429,11 @@ class Mailbox:
             out.append(item)
         return out
 
-    def message(self, message_id: str, *, immutable_ids: bool = True) -> dict:
+    def message(self, message_id: str, *, immutable_ids: bool = True, body_type: str = "html") -> dict:
+        """Truth: one message as Graph message JSON, its body as html or text."""
         from . import shapes
         v = self.view(self.resolve_message(message_id))
-        return shapes.message_json(self, v, select=None, body_type="html", immutable=immutable_ids)
+        return shapes.message_json(self, v, select=None, body_type=body_type, immutable=immutable_ids)
 
     def attachments(self, message_id: str) -> list[dict]:
         """Truth: attachment metadata of a message (id, name, contentType, size, isInline, @odata.type)."""

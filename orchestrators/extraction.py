@@ -84,7 +84,7 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
         if not exhausted:
             context.continue_as_new(run)
             return None
-        finished = yield context.call_activity("finish_extraction", run)
+        finished = yield context.call_activity_with_retry("finish_extraction", STEP_RETRY, run)
         if finished.get("resume"):
             context.continue_as_new(run)
             return None

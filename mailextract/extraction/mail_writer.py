@@ -1,6 +1,7 @@
 """Writing what Graph returned into the store, in the order that keeps it consistent.
 
-Bodies and attachments go to Blob storage before the index rows that point at them. Removals
+Bodies (one pack per page, see storage.mail_blobs) and attachments go to Blob storage before the
+index rows that point at them. Removals
 from a delta (`@removed`) mark a row deleted only while the row still says it is in that
 folder: a message moved from A to B shows as removed in A and new in B, and whichever of the
 two is applied first, the row ends in B, not deleted. After a full round of a folder, rows of
@@ -10,17 +11,19 @@ an expired delta state converge to exactly the mailbox.
 from __future__ import annotations
 
 import tempfile
+from collections import defaultdict
 from typing import Any
 
 from mailextract.graph import GraphClient
 from mailextract.jobs import ExtractionOptions, utcnow_iso
 from mailextract.storage.keys import encode
-from mailextract.storage.mail_blobs import MailBlobs, attachment_blob_name, body_blob_name
+from mailextract.storage.mail_blobs import MailBlobs, attachment_blob_name, pack_folder, pack_name
 from mailextract.storage.mail_index import MailIndex
 
 
 def message_record(message: dict[str, Any], *, user_upn: str, folder_path: str, run_id: str, body_blob: str,
-                   body_format: str, attachments: list[dict[str, Any]]) -> dict[str, Any]:
+                   body_offset: int, body_length: int, body_format: str,
+                   attachments: list[dict[str, Any]]) -> dict[str, Any]:
     """The index row of a message: what the result and query routes answer with."""
     sender = (message.get("from") or message.get("sender") or {}).get("emailAddress") or {}
     body = message.get("body") or {}
@@ -44,6 +47,8 @@ def message_record(message: dict[str, Any], *, user_upn: str, folder_path: str, 
         "preview": (message.get("bodyPreview") or "")[:512],
         "categories": message.get("categories") or [],
         "body_blob": body_blob,
+        "body_offset": body_offset,
+        "body_length": body_length,
         "body_format": body_format,
         "body_chars": len(body.get("content") or ""),
         "attachments": attachments,
@@ -59,20 +64,24 @@ class MailWriter:
 
     def store(self, client: GraphClient, connection_id: str, stream: dict[str, Any], items: list[dict[str, Any]],
               options: ExtractionOptions, run_id: str, sync_round: str | None) -> list[dict[str, Any]]:
+        """Store one page: its bodies as one pack, then its index rows (which point into the pack)."""
         upn = stream["upn"]
-        bodies, records = [], []
+        bodies = [((m.get("body") or {}).get("content") or "").encode("utf-8") for m in items]
+        pack = b"".join(bodies)
+        name = pack_name(connection_id, pack, options.body_format)
         content_type = "text/plain; charset=utf-8" if options.body_format == "text" else "text/html; charset=utf-8"
-        for message in items:
-            name = body_blob_name(connection_id, message["id"], options.body_format)
-            bodies.append((name, (message.get("body") or {}).get("content") or "", content_type))
+        self.blobs.put_pack(name, pack, content_type)
+        records, offset = [], 0
+        for message, body in zip(items, bodies):
             attachments = (self._store_attachments(client, connection_id, upn, message["id"])
                            if options.include_attachments and message.get("hasAttachments") else [])
             record = message_record(message, user_upn=upn, folder_path=stream["path"], run_id=run_id,
-                                    body_blob=name, body_format=options.body_format, attachments=attachments)
+                                    body_blob=name, body_offset=offset, body_length=len(body),
+                                    body_format=options.body_format, attachments=attachments)
+            offset += len(body)
             if sync_round:
                 record["sync_round"] = sync_round
             records.append(record)
-        self.blobs.put_bodies(bodies)
         self.index.upsert(connection_id, records)
         return records
 
@@ -120,3 +129,23 @@ class MailWriter:
         """A folder the mailbox no longer has: its messages are gone with it."""
         rows = [r["id"] for r in self.index.in_folder(connection_id, upn, folder_id) if not r.get("deleted_at")]
         return self._retire(connection_id, rows, purge)
+
+    def compact_bodies(self, connection_id: str) -> int:
+        """Erase from the packs every body no index row points at; delete packs nobody points at.
+
+        Purged messages lose their rows first; their bytes (and older copies of messages stored
+        again since) stay in packs until this runs. It reads the partition's body locations once,
+        so it is called at the end of a run that purged something, when no page is in flight.
+        Returns how many packs changed.
+        """
+        live: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for blob, offset, length in self.index.body_locations(connection_id):
+            live[blob].append((offset, length))
+        changed = 0
+        for name in self.blobs.names(pack_folder(connection_id)):
+            if name not in live:
+                self.blobs.delete(name)
+                changed += 1
+            elif self.blobs.keep_only(name, live[name]):
+                changed += 1
+        return changed

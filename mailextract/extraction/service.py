@@ -79,7 +79,8 @@ def email_view(record: dict[str, Any]) -> dict[str, Any]:
         "folder": record.get("folder"), "is_read": record.get("is_read"),
         "has_attachments": record.get("has_attachments"), "importance": record.get("importance"),
         "conversation_id": record.get("conversation_id"), "preview": record.get("preview"),
-        "body_blob": record.get("body_blob"), "body_format": record.get("body_format"),
+        "body_blob": record.get("body_blob"), "body_offset": record.get("body_offset"),
+        "body_length": record.get("body_length"), "body_format": record.get("body_format"),
         "attachments": record.get("attachments") or [],
         "deleted_at": record.get("deleted_at"),
     }

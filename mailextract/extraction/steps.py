@@ -103,7 +103,7 @@ class ExtractionSteps:
             return {"proceed": False}
         if job.get("checkpoint") is None:  # begin may run twice: keep the first plan
             try:
-                streams = self._plan(connection_id, job)
+                streams, retired = self._plan(connection_id, job)
             except PERMANENT_ERRORS as exc:
                 self.fail(connection_id, run_id, exc)
                 return {"proceed": False}
@@ -112,8 +112,8 @@ class ExtractionSteps:
             def mutate(row: dict[str, Any]):
                 if row.get("run_id") != run_id or row.get("checkpoint") is not None:
                     return False
-                row.update(checkpoint={"plan": name, "next": 0, "active": {}},
-                           folders_total=len(streams), updated_at=J.utcnow_iso())
+                row.update(checkpoint={"plan": name, "next": 0, "active": {}}, folders_total=len(streams),
+                           messages_deleted=row.get("messages_deleted", 0) + retired, updated_at=J.utcnow_iso())
             self.jobs.update(connection_id, mutate)
             log_event("run.started", connection_id=connection_id, run_id=run_id, kind=job.get("kind", "extraction"),
                       mailboxes=len(mailboxes_of(job)), folders=len(streams))
@@ -123,19 +123,21 @@ class ExtractionSteps:
         return {"proceed": current.get("status") in J.ACTIVE, "status": current.get("status"),
                 "folders_total": current.get("folders_total", 0), "active": active}
 
-    def _plan(self, connection_id: str, job: dict[str, Any]) -> list[dict[str, Any]]:
+    def _plan(self, connection_id: str, job: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+        """The run's streams, and how many messages went with folders the mailbox no longer has."""
         options = J.ExtractionOptions.from_json(job["options"])
         client = self._client(job)
         sync = job.get("kind") == "sync"
         streams: list[dict[str, Any]] = []
+        retired = 0
         for upn in mailboxes_of(job):
             folders = client.list_folders(upn)
             saved = self.sync_state.folders(connection_id, upn) if sync else {}
             for folder_id in deleted_folders(folders, saved):
-                self.writer.retire_folder(connection_id, upn, folder_id, bool(job.get("purge_deleted")))
+                retired += self.writer.retire_folder(connection_id, upn, folder_id, bool(job.get("purge_deleted")))
                 self.sync_state.mark_folder_deleted(connection_id, upn, folder_id)
             streams += streams_for(upn, folders, options, saved=saved, sync=sync)
-        return streams
+        return streams, retired
 
     def _claim(self, connection_id: str, run_id: str, plan_size: int) -> int | None:
         """Take the next unstarted stream of the plan (None when all are started)."""
@@ -250,6 +252,17 @@ class ExtractionSteps:
         self.sync_state.save_delta_link(connection_id, stream["upn"], stream["id"], stream["path"], page.delta_link)
         return records, removed, None
 
+    def _erase_purged_bodies(self, job: dict[str, Any]) -> None:
+        """A purging connection's run that stored or removed anything leaves no purged body in a pack.
+
+        Before the run completes, so a failure here is retried with the finish step; the next
+        such run would erase what this one could not anyway.
+        """
+        if not job.get("purge_deleted") or not (job.get("messages_deleted") or job.get("messages_extracted")):
+            return
+        changed = self.writer.compact_bodies(job["connection_id"])
+        log_event("run.bodies_compacted", connection_id=job["connection_id"], run_id=job["run_id"], packs=changed)
+
     def mark_paused(self, connection_id: str, run_id: str) -> bool:
         paused = self._set_status(connection_id, run_id, J.PAUSED, only_from=(J.PAUSING,))
         if paused:
@@ -263,6 +276,8 @@ class ExtractionSteps:
         current = self._job(connection_id, run_id)
         if current and current["status"] in J.ACTIVE and (current.get("checkpoint") or {}).get("active"):
             return {"resume": True, "status": current["status"]}
+        if current and current["status"] in J.ACTIVE:
+            self._erase_purged_bodies(current)
         job = self._set_status(connection_id, run_id, J.COMPLETED, only_from=J.ACTIVE)
         if job:
             log_event("run.completed", connection_id=connection_id, run_id=run_id, kind=job.get("kind", "extraction"),

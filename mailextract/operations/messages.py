@@ -122,8 +122,15 @@ class MessageQueries:
 
     def _message(self, message_id: str, connection_id: str | None) -> dict[str, Any]:
         record = self._record(message_id, connection_id)
-        body = self.blobs.read_text(record["body_blob"])
+        body = self._body(record)
         return {**message_view(record), "body": {"format": record.get("body_format"), "content": body}}
+
+    def _body(self, record: dict[str, Any]) -> str:
+        if not record.get("body_blob"):
+            return ""
+        if record.get("body_offset") is None:  # stored before bodies were packed: one blob per message
+            return self.blobs.read_bytes(record["body_blob"]).decode("utf-8")
+        return self.blobs.read_range(record["body_blob"], record["body_offset"], record["body_length"]).decode("utf-8")
 
     async def message(self, message_id: str, connection_id: str | None) -> dict[str, Any]:
         return await asyncio.to_thread(self._message, message_id, connection_id)

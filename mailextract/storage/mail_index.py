@@ -9,7 +9,7 @@ string limit.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
@@ -109,6 +109,13 @@ class MailIndex:
                  f"and folder_id eq {odata_literal(folder_id)}")
         return [self.record(e) for e in self.table.query_entities(
             query, select=["PartitionKey", "RowKey", "folder_id", "sync_round", "deleted_at", "body_blob"])]
+
+    def body_locations(self, connection_id: str) -> Iterator[tuple[str, int, int]]:
+        """(body_blob, body_offset, body_length) of every row whose body lives in a pack."""
+        for entity in self.table.query_entities(f"PartitionKey eq {odata_literal(connection_id)}",
+                                                select=["body_blob", "body_offset", "body_length"]):
+            if entity.get("body_blob") and entity.get("body_offset") is not None:
+                yield entity["body_blob"], entity["body_offset"], entity["body_length"]
 
     def mark_deleted(self, connection_id: str, message_ids: Iterable[str], when: str) -> int:
         """Keep the rows, marked deleted (a merge: the rest of the row stays)."""

@@ -104,9 +104,11 @@ def test_delete_refuses_active_runs_then_removes_job_history_and_optionally_data
 
     purge = stack.start("bob@contoso.com")
     stack.wait(purge)
+    packs = _blobs_in(storage_connection_string, purge)  # one body pack per stored page
+    assert packs >= 1
     purged = stack.http.delete(stack.url(f"emails/extract/{purge}"), params={"purge_data": "true"})
     assert purged.json() == {"connection_id": purge, "deleted": {"job": True, "orchestrations": 1,
-                                                                 "messages": 40, "blobs": 40}}
+                                                                 "messages": 40, "blobs": packs}}
     assert _messages_in(storage_connection_string, purge) == 0 and _blobs_in(storage_connection_string, purge) == 0
     assert stack.http.delete(stack.url(f"emails/extract/{purge}")).status_code == 404
     bad = stack.http.delete(stack.url(f"emails/extract/{active}"), params={"purge_data": "yes"})
@@ -117,14 +119,17 @@ def test_delete_batch_removes_every_run_and_its_data(stack, storage_connection_s
     batch = stack.post("emails/extract/batch/start", {"user_upns": ["bob@contoso.com", "alice@contoso.com"]}).json()
     batch_id = batch["batch_id"]
     stack.wait_batch(batch_id)
+    packs = sum(_blobs_in(storage_connection_string, u["connection_id"]) for u in batch["users"])
+    assert packs >= 2
     deleted = stack.http.delete(stack.url(f"emails/extract/batch/{batch_id}"), params={"purge_data": "true"})
     assert deleted.status_code == 200
     assert deleted.json() == {"batch_id": batch_id, "deleted": {"jobs": 2, "orchestrations": 3,
-                                                                "messages": 190, "blobs": 190}}
+                                                                "messages": 190, "blobs": packs}}
     assert stack.get(f"emails/extract/batch/status/{batch_id}").status_code == 404
     for user in batch["users"]:
         assert stack.get(f"emails/extract/status/{user['connection_id']}").status_code == 404
         assert _messages_in(storage_connection_string, user["connection_id"]) == 0
+        assert _blobs_in(storage_connection_string, user["connection_id"]) == 0
 
 
 def test_each_state_change_is_one_structured_log_line_without_content(stack):

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
 
 from tests.support.devhost_fixtures import wait_for
 
@@ -136,15 +137,31 @@ def test_new_folders_are_picked_up_and_deleted_folders_marked(sync_stack, storag
     assert rows[projects]["deleted_at"] and rows[fresh]["delta_link"]
 
 
-def test_purge_deleted_option_removes_deleted_messages(sync_stack, storage_connection_string):
+def _pack_text(connection_string: str, connection_id: str) -> str:
+    container = BlobServiceClient.from_connection_string(connection_string).get_container_client("mail")
+    return "".join(container.download_blob(b.name).readall().decode("utf-8")
+                   for b in container.list_blobs(name_starts_with=f"{connection_id}/bodies/"))
+
+
+def test_purge_deleted_option_removes_deleted_messages_and_their_bodies(sync_stack, storage_connection_string):
     stack = sync_stack
+    mailbox = stack.sim.mailbox(UPN)
+    doomed = mailbox.add_message("inbox", subject="doomed", body="<p>purge-me-7f3a9c</p>")
+    kept = mailbox.add_message("inbox", subject="kept", body="<p>keep-me-51be02</p>")
     connection = _create_connection(stack, options={"purge_deleted": True})
     _sync(stack, connection)
+    assert "purge-me-7f3a9c" in _pack_text(storage_connection_string, connection)
     changes = _change_mailbox(stack.sim)
+    mailbox.delete_message(doomed)
+    mailbox.update_message(kept, isRead=True)  # stored again: its first copy is superseded
     _sync(stack, connection)
     live, deleted = _store(storage_connection_string, connection)
     assert live == _truth(stack.sim) and deleted == {}
     assert not set(changes["deleted"]) & set(live)
+    packs = _pack_text(storage_connection_string, connection)
+    assert "purge-me-7f3a9c" not in packs and packs.count("keep-me-51be02") == 1
+    body = stack.get(f"emails/messages/{kept}", params={"connection_id": connection}).json()["body"]["content"]
+    assert body == "<p>keep-me-51be02</p>"
 
 
 def test_sync_is_paused_continued_and_cancelled_like_an_extraction(stack_factory, storage_connection_string):

@@ -125,22 +125,24 @@ def test_email_view_of_an_index_row():
               "sent_at": "2024-03-01T09:59:00Z", "folder": "Inbox", "folder_id": "id-inbox", "is_read": True,
               "has_attachments": False, "importance": "normal", "conversation_id": "conv",
               "internet_message_id": "<x@y>", "preview": "Hello", "categories": ["Blue"],
-              "body_blob": "c1/bodies/m1.html", "body_format": "html", "body_chars": 5, "attachments": [],
+              "body_blob": "c1/bodies/9f8e.html", "body_offset": 120, "body_length": 5, "body_format": "html",
+              "body_chars": 5, "attachments": [],
               "run_id": "r1", "extracted_at": "2024-03-01T10:01:00.000000Z"}
     assert email_view(record) == {
         "id": "m1", "subject": "Hi", "from": {"address": "alice@contoso.com", "name": "Alice"},
         "to": ["bob@contoso.com"], "cc": [], "received_at": "2024-03-01T10:00:00Z",
         "sent_at": "2024-03-01T09:59:00Z", "folder": "Inbox", "is_read": True, "has_attachments": False,
         "importance": "normal", "conversation_id": "conv", "preview": "Hello",
-        "body_blob": "c1/bodies/m1.html", "body_format": "html", "attachments": [], "deleted_at": None}
+        "body_blob": "c1/bodies/9f8e.html", "body_offset": 120, "body_length": 5, "body_format": "html",
+        "attachments": [], "deleted_at": None}
 
 
 def test_email_view_of_a_sparse_row():
     assert email_view({"id": "m2", "to": None, "attachments": None}) == {
         "id": "m2", "subject": None, "from": {"address": None, "name": None}, "to": [], "cc": [],
         "received_at": None, "sent_at": None, "folder": None, "is_read": None, "has_attachments": None,
-        "importance": None, "conversation_id": None, "preview": None, "body_blob": None, "body_format": None,
-        "attachments": [], "deleted_at": None}
+        "importance": None, "conversation_id": None, "preview": None, "body_blob": None, "body_offset": None,
+        "body_length": None, "body_format": None, "attachments": [], "deleted_at": None}
 
 
 def test_sync_run_view_names_its_mailboxes_and_deletions():

@@ -152,7 +152,7 @@ ATTACHMENTS = [{"id": "att1", "name": "report.pdf", "content_type": "application
 
 def _record(message, **overrides):
     kwargs = dict(user_upn="bob@contoso.com", folder_path="Inbox/Projects", run_id="run-1", body_blob="c1/bodies/x.html",
-                  body_format="html", attachments=ATTACHMENTS)
+                  body_offset=40, body_length=17, body_format="html", attachments=ATTACHMENTS)
     kwargs.update(overrides)
     return message_record(message, **kwargs)
 
@@ -169,7 +169,7 @@ def test_full_message_record():
         "folder": "Inbox/Projects", "folder_id": "id-inbox", "has_attachments": True, "is_read": False,
         "importance": "high", "conversation_id": "conv-1", "internet_message_id": "<abc@contoso.com>",
         "preview": "Hello team", "categories": ["Red category"], "body_blob": "c1/bodies/x.html",
-        "body_format": "html", "body_chars": 17, "attachments": ATTACHMENTS, "run_id": "run-1",
+        "body_offset": 40, "body_length": 17, "body_format": "html", "body_chars": 17, "attachments": ATTACHMENTS, "run_id": "run-1",
     }
 
 
