@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, fields
 @dataclass
 class FaultConfig:
     latency_ms: float = 0.0             # added to every Graph request (not Entra, not admin)
-    latency_per_item_ms: float = 0.0    # plus this much per item returned in a page
+    latency_per_item_ms: float = 0.0    # plus this much per message returned with content (not ids only)
     concurrency_limit: int | None = 4   # in-flight requests per (app, mailbox); None = unlimited
     concurrency_retry_after_s: int = 1
     rate_limit: tuple[int, float] | None = None  # (requests, per_seconds) per (app, mailbox)

@@ -1,13 +1,13 @@
 """Orchestrations of extraction runs: one mailbox, and a batch of mailboxes.
 
 Orchestrators decide, activities do: these generators only pass ids and small summaries and
-never touch Graph or storage. A single run pages through its mailbox folders, one activity per
-page and up to STREAMS_IN_FLIGHT folders at once (checkpoints live in Table storage), so pause
-takes effect at the next page boundary, within one page's time. History stays bounded: after
-PAGES_PER_EXECUTION pages, and after each continue, the run goes on as a new execution
-(continue_as_new). Pause and continue are external
-events; cancel is terminate (done by the service). Status changes are logged by the activities;
-orchestrator logs are guarded by is_replaying.
+never touch Graph or storage. A single run pages through its mailbox folders (big ones as date
+windows, planning.py), one activity per page and up to STREAMS_IN_FLIGHT streams at once
+(checkpoints live in Table storage), so pause takes effect at the next page boundary, within one
+page's time. History stays bounded: after PAGES_PER_EXECUTION pages, and after each continue, the
+run goes on as a new execution (continue_as_new). Pause and continue are external events; cancel
+is terminate (done by the service). Status changes are logged by the activities; orchestrator
+logs are guarded by is_replaying.
 """
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ from mailextract.extraction.service import BATCH_ORCHESTRATOR, SINGLE_ORCHESTRAT
 bp = df.Blueprint()
 log = logging.getLogger("mailextract.orchestrators")
 
-PAGES_PER_EXECUTION = 40
-# Outlook allows 4 concurrent requests per app and mailbox (graph-mail.md "Limits"); with 4 folders
-# of a run in flight, storing one page overlaps fetching the others.
-STREAMS_IN_FLIGHT = 4
+PAGES_PER_EXECUTION = 100
+# Outlook allows 4 concurrent requests per app and mailbox (graph-mail.md "Limits"), which the Graph
+# client's per-mailbox limiter enforces; twice as many streams in flight keep 4 requests at Graph
+# while the other pages are being stored (bench/README.md measured 6 and 8).
+STREAMS_IN_FLIGHT = 8
 # Transient failures (Graph still throttling after the client's own bounded wait, storage
 # hiccups) get a few more tries, spaced out; permanent ones end the run in the activity itself.
 STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=4)
@@ -37,7 +38,7 @@ def _error_of(exc: Exception) -> dict:
 
 @bp.orchestration_trigger(context_name="context", orchestration=SINGLE_ORCHESTRATOR)
 def extract_mailbox(context: df.DurableOrchestrationContext):
-    """One mailbox run (extraction or sync): up to STREAMS_IN_FLIGHT folders page at once.
+    """One mailbox run (extraction or sync): up to STREAMS_IN_FLIGHT streams page at once.
 
     Each page is one activity; when a folder ends, the next is claimed. To pause, or after
     PAGES_PER_EXECUTION pages, no new page starts and the pages in flight finish (their
@@ -53,13 +54,15 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
         waiting_for_pause = True
         in_flight = [] if status in PAUSE_STATUSES else [_page(context, run, stream) for stream in begun["active"]]
         exhausted, pages, stopped = False, 0, False
+        unfinished = False  # a stream with more pages was left for the next execution
+        waiting = False  # the next stream waits for its folder's mark: claim again once a stream ends
 
         def stopping() -> bool:  # no new page starts; the pages in flight finish
             return status in PAUSE_STATUSES or pages >= PAGES_PER_EXECUTION or stopped
         while True:
-            while not stopping() and not exhausted and len(in_flight) < STREAMS_IN_FLIGHT:
-                in_flight.append(_page(context, run, None))  # claims the next folder
-            if not in_flight:
+            while not stopping() and not exhausted and not waiting and len(in_flight) < STREAMS_IN_FLIGHT:
+                in_flight.append(_page(context, run, None))  # claims the next stream
+            if not in_flight:  # (a mark in the way is always in flight: waiting never ends here)
                 break
             winner = yield context.task_any(in_flight + ([pause] if waiting_for_pause else []))
             if winner == pause:
@@ -67,13 +70,21 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
                 continue
             in_flight.remove(winner)
             page = yield winner  # raises when the page failed after its retries
+            if page.get("wait"):
+                waiting = True
+                continue
+            if page.get("stream_done"):
+                waiting = False
             pages += 1
             stopped = stopped or bool(page.get("failed") or page.get("stopped"))
             exhausted = exhausted or bool(page.get("exhausted"))
             if status not in PAUSE_STATUSES:
                 status = page.get("status", status)
-            if page.get("stream") is not None and not page.get("stream_done") and not stopping():
-                in_flight.append(_page(context, run, page["stream"]))  # the folder's next page
+            if page.get("stream") is not None and not page.get("stream_done"):
+                if stopping():
+                    unfinished = True
+                else:
+                    in_flight.append(_page(context, run, page["stream"]))  # the stream's next page
         if stopped:
             return {"status": "stopped"}
         if status in PAUSE_STATUSES:
@@ -81,7 +92,7 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
             yield context.wait_for_external_event("continue")
             context.continue_as_new(run)
             return None
-        if not exhausted:
+        if not exhausted or unfinished:
             context.continue_as_new(run)
             return None
         finished = yield context.call_activity_with_retry("finish_extraction", STEP_RETRY, run)

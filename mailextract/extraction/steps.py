@@ -19,13 +19,15 @@ credentials, an unknown folder) end the run `failed` with Graph's reason; transi
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from mailextract import jobs as J
 from mailextract.errors import (AccessDenied, AuthenticationFailed, DeltaExpired, GraphError, InvalidRequest,
                                 MailExtractionError, MissingCredentials)
 from mailextract.extraction.mail_writer import MailWriter
-from mailextract.extraction.planning import deleted_folders, streams_for
+from mailextract.extraction.planning import (WAIT, arrange, claim, deleted_folders, folders_done, folders_in,
+                                             needs_split, next_claim, streams_for, time_windows, window_count)
 from mailextract.graph import GraphClient
 from mailextract.graph.credentials import GraphCredentials
 from mailextract.run_log import log_event
@@ -38,6 +40,7 @@ from mailextract.storage.sync_state import SyncStateStore
 from mailextract.vault import CredentialVault
 
 PERMANENT_ERRORS = (GraphError, AccessDenied, AuthenticationFailed, MissingCredentials, InvalidRequest)
+MARK_PAGE_SIZE = 1000  # a mark's delta round returns ids only: big pages are cheap
 MESSAGE_SELECT = ("id", "subject", "from", "sender", "toRecipients", "ccRecipients", "receivedDateTime",
                   "sentDateTime", "hasAttachments", "isRead", "importance", "conversationId",
                   "internetMessageId", "bodyPreview", "body", "parentFolderId", "categories")
@@ -112,11 +115,11 @@ class ExtractionSteps:
             def mutate(row: dict[str, Any]):
                 if row.get("run_id") != run_id or row.get("checkpoint") is not None:
                     return False
-                row.update(checkpoint={"plan": name, "next": 0, "active": {}}, folders_total=len(streams),
+                row.update(checkpoint={"plan": name, "next": 0, "active": {}}, folders_total=folders_in(streams),
                            messages_deleted=row.get("messages_deleted", 0) + retired, updated_at=J.utcnow_iso())
             self.jobs.update(connection_id, mutate)
             log_event("run.started", connection_id=connection_id, run_id=run_id, kind=job.get("kind", "extraction"),
-                      mailboxes=len(mailboxes_of(job)), folders=len(streams))
+                      mailboxes=len(mailboxes_of(job)), folders=folders_in(streams), streams=len(streams))
         self._set_status(connection_id, run_id, J.IN_PROGRESS, only_from=(J.PENDING,))
         current = self.jobs.get(connection_id) or {}
         active = sorted(int(i) for i in ((current.get("checkpoint") or {}).get("active") or {}))
@@ -137,20 +140,44 @@ class ExtractionSteps:
                 retired += self.writer.retire_folder(connection_id, upn, folder_id, bool(job.get("purge_deleted")))
                 self.sync_state.mark_folder_deleted(connection_id, upn, folder_id)
             streams += streams_for(upn, folders, options, saved=saved, sync=sync)
-        return streams, retired
+        return self._split(client, streams, options, job["run_id"]), retired
 
-    def _claim(self, connection_id: str, run_id: str, plan_size: int) -> int | None:
-        """Take the next unstarted stream of the plan (None when all are started)."""
-        claimed: list[int] = []
+    def _split(self, client: GraphClient, streams: list[dict[str, Any]], options: J.ExtractionOptions,
+               run_id: str) -> list[dict[str, Any]]:
+        """Big folders read in full become date windows (planning.py), bounded by their oldest
+        and newest message: two one-message listings per big folder."""
+        def windows_of(stream: dict[str, Any]):
+            after, before = (options.received_after, options.received_before) if stream["mode"] == "list" else (None, None)
+            edges = [self._edge(client, stream, after, before, order) for order in ("asc", "desc")]
+            return None if None in edges else time_windows(*edges, window_count(stream["total"]), after=after,
+                                                           before=before)
+        big = [position for position, stream in enumerate(streams) if needs_split(stream)]
+        with ThreadPoolExecutor(4, thread_name_prefix="plan-edges") as pool:
+            found = dict(zip(big, pool.map(lambda position: windows_of(streams[position]), big)))
+        windows = {position: bounds for position, bounds in found.items() if bounds}
+        return arrange(streams, windows, run_id) if windows else streams
+
+    @staticmethod
+    def _edge(client: GraphClient, stream: dict[str, Any], after, before, order: str):
+        cursor = client.messages_cursor(stream["id"], received_after=after, received_before=before,
+                                        select=("receivedDateTime",), top=1, orderby=f"receivedDateTime {order}")
+        items = client.list_messages_page(stream["upn"], cursor).items
+        return J.parse_time("receivedDateTime", items[0].get("receivedDateTime")) if items else None
+
+    def _claim(self, connection_id: str, run_id: str, plan: list[dict[str, Any]]) -> int | str | None:
+        """Take the next stream to read (planning.next_claim): its index, WAIT, or None when all are taken."""
+        claimed: list[int | str] = []
 
         def mutate(row: dict[str, Any]):
             claimed.clear()  # mutate runs again after a conflict: keep only the attempt that sticks
-            checkpoint = row.get("checkpoint") or {}
-            if row.get("run_id") != run_id or checkpoint.get("next", plan_size) >= plan_size:
+            checkpoint = row.get("checkpoint")
+            if row.get("run_id") != run_id or not checkpoint:
                 return False
-            index = checkpoint["next"]
-            checkpoint["next"] = index + 1
-            checkpoint["active"][str(index)] = {"cursor": None, "round": None, "restarts": 0}
+            index = next_claim(plan, checkpoint)
+            if index is None or index == WAIT:
+                claimed.append(index)
+                return False
+            claim(checkpoint, index)
             claimed.append(index)
         self.jobs.update(connection_id, mutate)
         return claimed[0] if claimed else None
@@ -167,9 +194,11 @@ class ExtractionSteps:
             return {"stream_done": True, "stopped": True}
         plan = self.plans.get(job["checkpoint"]["plan"])
         if stream is None:
-            stream = self._claim(connection_id, run_id, len(plan))
+            stream = self._claim(connection_id, run_id, plan)
             if stream is None:
                 return {"exhausted": True, "status": job["status"]}
+            if stream == WAIT:
+                return {"wait": True, "status": job["status"]}
             job = self._job(connection_id, run_id) or job
         key = str(stream)
         state = (job["checkpoint"].get("active") or {}).get(key)
@@ -178,7 +207,7 @@ class ExtractionSteps:
         folder = plan[stream]
         try:
             client = self._client(job)
-            records, removed, next_state = self._page(client, connection_id, job, folder, stream, state)
+            records, removed, next_state, mark = self._page(client, connection_id, job, folder, stream, state)
         except PERMANENT_ERRORS as exc:
             self.fail(connection_id, run_id, exc)
             return {"stream": stream, "stream_done": True, "failed": True}
@@ -193,11 +222,13 @@ class ExtractionSteps:
                 del active[key]
             else:
                 active[key] = next_state
+            if mark:
+                row["checkpoint"].setdefault("marks", {})[key] = mark
             row["messages_extracted"] = row.get("messages_extracted", 0) + len(records)
             row["messages_deleted"] = row.get("messages_deleted", 0) + removed
             row["attachments_saved"] = row.get("attachments_saved", 0) + sum(len(r["attachments"]) for r in records)
             row["pages_done"] = row.get("pages_done", 0) + 1
-            row["folders_done"] = row["checkpoint"]["next"] - len(active)
+            row["folders_done"] = folders_done(plan, row["checkpoint"])
             row["current_folder"] = folder["path"]
             row["updated_at"] = J.utcnow_iso()
             if row["status"] == J.PENDING:  # continued before it ever began
@@ -212,19 +243,31 @@ class ExtractionSteps:
                 "messages_extracted": row.get("messages_extracted", 0)}
 
     def _page(self, client: GraphClient, connection_id: str, job: dict[str, Any], stream: dict[str, Any],
-              index: int, state: dict[str, Any]) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
-        """Fetch and store one page of a stream; its records, removals and next state (None: done)."""
+              index: int, state: dict[str, Any]) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None, str | None]:
+        """Fetch and store one page of a stream: its records, removals, next state (None: done)
+        and, when a mark's round ends, the deltaLink the run's finish saves."""
         options = J.ExtractionOptions.from_json(job["options"])
         purge = bool(job.get("purge_deleted"))
         run_id = job["run_id"]
         cursor, sync_round, restarts = state["cursor"], state["round"], state["restarts"]
-        if stream["mode"] == "list":
-            cursor = cursor or client.messages_cursor(
-                stream["id"], received_after=options.received_after, received_before=options.received_before,
-                select=MESSAGE_SELECT, body_type=options.body_format)
+        if stream["mode"] in ("list", "window"):
+            after, before = ((J.parse_time("received_after", stream["received_after"]),
+                              J.parse_time("received_before", stream["received_before"]))
+                             if stream["mode"] == "window" else (options.received_after, options.received_before))
+            cursor = cursor or client.messages_cursor(stream["id"], received_after=after, received_before=before,
+                                                      select=MESSAGE_SELECT, body_type=options.body_format)
             page = client.list_messages_page(stream["upn"], cursor)
-            records = self.writer.store(client, connection_id, stream, page.items, options, run_id, None)
-            return records, 0, ({**state, "cursor": page.next_cursor} if page.next_cursor else None)
+            records = self.writer.store(client, connection_id, stream, page.items, options, run_id, stream.get("round"))
+            return records, 0, ({**state, "cursor": page.next_cursor} if page.next_cursor else None), None
+        if stream["mode"] == "mark":
+            cursor = cursor or client.delta_cursor(stream["id"], select=("id",), page_size=MARK_PAGE_SIZE)
+            try:
+                page = client.delta_page(stream["upn"], stream["id"], cursor)
+            except DeltaExpired:  # nothing was stored from this round: take it again
+                return [], 0, {**state, "cursor": None, "restarts": restarts + 1}, None
+            if page.next_cursor:
+                return [], 0, {**state, "cursor": page.next_cursor}, None
+            return [], 0, None, page.delta_link
 
         def fresh_round(restart: int) -> tuple[dict[str, Any], str]:
             return (client.delta_cursor(stream["id"], select=MESSAGE_SELECT, body_type=options.body_format),
@@ -235,22 +278,63 @@ class ExtractionSteps:
                                              body_type=options.body_format)
             else:
                 cursor, sync_round = fresh_round(restarts)
+        ids_only = bool(stream.get("ids_only")) and not restarts  # a fresh round has content
         try:
             page = client.delta_page(stream["upn"], stream["id"], cursor)
+            items = self._content_of(client, stream, page.items, options) if ids_only else page.items
         except DeltaExpired:
             # The delta state expired (410 / syncStateNotFound / resyncRequired): read the folder
-            # again from scratch; the sweep at the end of that round makes it converge.
+            # again from scratch (with content); the sweep at the end of that round makes it converge.
             restarts += 1
             cursor, sync_round = fresh_round(restarts)
+            ids_only = False
             page = client.delta_page(stream["upn"], stream["id"], cursor)
-        records = self.writer.store(client, connection_id, stream, page.items, options, run_id, sync_round)
+            items = page.items
+        records = self.writer.store(client, connection_id, stream, items, options, run_id, sync_round)
         removed = self.writer.remove(connection_id, stream, [r.id for r in page.removed], purge)
         if page.next_cursor:
-            return records, removed, {"cursor": page.next_cursor, "round": sync_round, "restarts": restarts}
+            return records, removed, {"cursor": page.next_cursor, "round": sync_round, "restarts": restarts}, None
         if sync_round:
             removed += self.writer.sweep(connection_id, stream, sync_round, purge)
-        self.sync_state.save_delta_link(connection_id, stream["upn"], stream["id"], stream["path"], page.delta_link)
-        return records, removed, None
+        self.sync_state.save_delta_link(connection_id, stream["upn"], stream["id"], stream["path"], page.delta_link,
+                                        ids_only=ids_only)
+        return records, removed, None, None
+
+    @staticmethod
+    def _content_of(client: GraphClient, stream: dict[str, Any], items: list[dict[str, Any]],
+                    options: J.ExtractionOptions) -> list[dict[str, Any]]:
+        """The messages of an ids-only delta page, fetched by id (up to 4 at once, the mailbox's
+        limit); one deleted since the page was read is left out: the next round reports it removed."""
+        def fetch(item: dict[str, Any]) -> dict[str, Any] | None:
+            try:
+                return client.get_message(stream["upn"], item["id"], select=MESSAGE_SELECT,
+                                          body_type=options.body_format)
+            except GraphError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+        with ThreadPoolExecutor(4, thread_name_prefix="delta-content") as pool:
+            return [m for m in pool.map(fetch, items) if m is not None]
+
+    def _settle_split_folders(self, job: dict[str, Any]) -> None:
+        """Every window of a split folder is stored: sweep the rows they did not store (messages
+        gone before their window was read), then save the deltaLink its mark took. Idempotent."""
+        connection_id, checkpoint = job["connection_id"], job.get("checkpoint") or {}
+        plan = self.plans.get(checkpoint["plan"]) if checkpoint.get("plan") else []
+        removed = 0
+        for index, stream in enumerate(plan):
+            link = (checkpoint.get("marks") or {}).get(str(index))
+            if stream["mode"] != "mark" or not link:
+                continue
+            removed += self.writer.sweep(connection_id, stream, stream["round"], bool(job.get("purge_deleted")))
+            self.sync_state.save_delta_link(connection_id, stream["upn"], stream["id"], stream["path"], link,
+                                            ids_only=True)
+        if removed:
+            def count(row: dict[str, Any]):
+                if row.get("run_id") != job["run_id"]:
+                    return False
+                row["messages_deleted"] = row.get("messages_deleted", 0) + removed
+            self.jobs.update(connection_id, count)
 
     def _erase_purged_bodies(self, job: dict[str, Any]) -> None:
         """A purging connection's run that stored or removed anything leaves no purged body in a pack.
@@ -277,6 +361,8 @@ class ExtractionSteps:
         if current and current["status"] in J.ACTIVE and (current.get("checkpoint") or {}).get("active"):
             return {"resume": True, "status": current["status"]}
         if current and current["status"] in J.ACTIVE:
+            self._settle_split_folders(current)
+            current = self._job(connection_id, run_id) or current
             self._erase_purged_bodies(current)
         job = self._set_status(connection_id, run_id, J.COMPLETED, only_from=J.ACTIVE)
         if job:

@@ -6,13 +6,22 @@ pool and several of them may read the same mailbox, so the limit must be per pro
 client. The limit is adaptive: a ``MailboxConcurrency`` answer halves it (at most once per
 "generation", so a burst of throttled requests started under the same limit halves it once), and
 a run of successes raises it by one again, up to the configured maximum.
+
+It also keeps each mailbox under Graph's request rate, 10,000 requests per 10 minutes per app and
+mailbox (graph-mail.md): a sliding window of the request starts it granted, so a fast Graph (or
+many activities on one mailbox) waits for the window instead of being answered 429 RequestRate.
+Both limits hold per process; across instances the 429 answers and their Retry-After still rule.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
+
+
+GRAPH_MAILBOX_RATE = (10_000, 600.0)  # requests per seconds, per app and mailbox
 
 
 @dataclass(frozen=True)
@@ -26,12 +35,16 @@ class Slot:
 class AdaptiveLimiter:
     """A counting semaphore whose capacity moves between 1 and ``max_limit``."""
 
-    def __init__(self, key: str, max_limit: int, *, recover_after: int = 20):
+    def __init__(self, key: str, max_limit: int, *, recover_after: int = 20,
+                 rate: tuple[int, float] = GRAPH_MAILBOX_RATE, clock=time.monotonic):
         if max_limit < 1:
             raise ValueError("max_limit must be >= 1")
         self.key = key
         self.max_limit = max_limit
         self.recover_after = recover_after
+        self.rate_requests, self.rate_seconds = rate
+        self._clock = clock
+        self._starts: deque[float] = deque()  # request starts inside the rate window
         self._limit = max_limit
         self._in_flight = 0
         self._generation = 0
@@ -59,14 +72,23 @@ class AdaptiveLimiter:
 
     # -- slots ----------------------------------------------------------------------------
     def acquire(self, timeout: float | None = None) -> Slot | None:
-        """Wait for a free slot; None if ``timeout`` seconds pass first (0 = don't wait)."""
-        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        """Wait for a free slot within the rate; None if ``timeout`` seconds pass first (0 = don't wait)."""
+        deadline = None if timeout is None else self._clock() + max(0.0, timeout)
         with self._cond:
-            while self._in_flight >= self._limit:
-                remaining = None if deadline is None else deadline - time.monotonic()
+            while True:
+                now = self._clock()
+                while self._starts and now - self._starts[0] >= self.rate_seconds:
+                    self._starts.popleft()
+                if self._in_flight < self._limit and len(self._starts) < self.rate_requests:
+                    break
+                remaining = None if deadline is None else deadline - now
                 if remaining is not None and remaining <= 0:
                     return None
-                self._cond.wait(remaining)
+                waits = [remaining] if remaining is not None else []
+                if self._in_flight < self._limit:  # only the rate window is full: wait for its oldest
+                    waits.append(self._starts[0] + self.rate_seconds - now)
+                self._cond.wait(min(waits) if waits else None)
+            self._starts.append(now)
             self._in_flight += 1
             self._peak = max(self._peak, self._in_flight)
             return Slot(self.key, self._generation)

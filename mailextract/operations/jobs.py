@@ -24,6 +24,8 @@ from mailextract.storage.mail_index import MailIndex
 from mailextract.vault import CredentialVault
 
 KINDS = ("single", "sync", "batch")
+# A run's row says completed as its last activity ends; its orchestration completes a moment later.
+ORCHESTRATION_SETTLE_SECONDS = 5.0
 
 
 def _flag(raw: str | None, name: str) -> bool:
@@ -94,9 +96,22 @@ class JobOperations:
                 "user_upn": user_upn, "users": users, "messages_extracted": messages,
                 "created_at": row["created_at"], "updated_at": row["updated_at"], "status_url": url}
 
+    async def _purge_finished(self, instance_id: str) -> int:
+        """Purge the history of a run whose row is finished, giving its orchestration the moment it
+        may still need to complete (the runtime refuses to purge a running instance)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ORCHESTRATION_SETTLE_SECONDS
+        while True:
+            try:
+                return await self.purge_instance(instance_id)
+            except JobConflict:
+                if loop.time() >= deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
     async def _remove_run(self, run: dict[str, Any], purge_data: bool, counts: dict[str, int]) -> None:
         connection_id = run["connection_id"]
-        counts["orchestrations"] += await self.purge_instance(run["instance_id"])
+        counts["orchestrations"] += await self._purge_finished(run["instance_id"])
         if purge_data:
             counts["messages"] += await asyncio.to_thread(self.index.delete_partition, connection_id)
             counts["blobs"] += await asyncio.to_thread(self.blobs.delete_prefix, f"{connection_id}/")
@@ -130,7 +145,7 @@ class JobOperations:
         for run in runs:
             await self._remove_run(run, purge, counts)
             counts["jobs"] += 1
-        counts["orchestrations"] += await self.purge_instance(batch_id)
+        counts["orchestrations"] += await self._purge_finished(batch_id)
         await asyncio.to_thread(self.vault.forget, batch.get("credential"))
         await asyncio.to_thread(self.jobs.delete_batch, batch_id)
         return {"batch_id": batch_id, "deleted": counts}

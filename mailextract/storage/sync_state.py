@@ -39,10 +39,12 @@ class SyncStateStore:
         return {e["folder_id"]: dict(e) for e in self.table.query_entities(query)}
 
     def save_delta_link(self, connection_id: str, user_upn: str, folder_id: str, folder_path: str,
-                        delta_link: str) -> None:
+                        delta_link: str, *, ids_only: bool = False) -> None:
+        """`ids_only`: the link's rounds return message ids only (a split folder's mark took it),
+        so their created and updated messages are fetched one by one."""
         self.table.upsert_entity({
             "PartitionKey": connection_id, "RowKey": _key(user_upn, folder_id), "user_upn": user_upn,
-            "folder_id": folder_id, "folder_path": folder_path, "delta_link": delta_link,
+            "folder_id": folder_id, "folder_path": folder_path, "delta_link": delta_link, "ids_only": ids_only,
             "updated_at": utcnow_iso(), "deleted_at": None}, mode=UpdateMode.REPLACE)
 
     def mark_folder_deleted(self, connection_id: str, user_upn: str, folder_id: str) -> None:

@@ -105,6 +105,34 @@ def test_first_full_extraction_leaves_delta_links_for_the_next_sync(sync_stack, 
     assert _store(storage_connection_string, connection)[0] == _truth(stack.sim)
 
 
+def test_a_big_folder_read_as_windows_pauses_continues_and_then_syncs_incrementally(
+        stack_factory, storage_connection_string):
+    stack = stack_factory(mailboxes={UPN: 2_400})  # an Inbox of over 1,000 messages: read as date windows
+    stack.sim.set_faults(latency_ms=60)
+    connection = stack.start(UPN)
+    wait_for(lambda: stack.status(connection)["progress"]["messages_extracted"] >= 300, timeout=60,
+             message="part of the mailbox extracted")
+    stack.post(f"emails/extract/pause/{connection}")
+    paused = stack.wait(connection, statuses=("paused",), timeout=60)
+    assert paused["progress"]["folders_done"] < paused["progress"]["folders_total"]
+    stack.post(f"emails/extract/continue/{connection}")
+    final = stack.wait(connection, timeout=180)
+    assert final["status"] == "completed", final
+    assert final["progress"]["folders_done"] == final["progress"]["folders_total"] == len(stack.sim.mailbox(UPN).folders())
+    ids = [e["id"] for e in stack.collect(f"emails/extract/result/{connection}", "emails", limit=1000)]
+    assert len(ids) == len(set(ids)) == final["progress"]["messages_extracted"] == 2_400
+    assert _store(storage_connection_string, connection)[0] == _truth(stack.sim)
+
+    _create_connection(stack, connection_id=connection)
+    changes = _change_mailbox(stack.sim)
+    synced = _sync(stack, connection)
+    assert synced["progress"]["messages_extracted"] < 100  # from the deltaLinks the extraction saved
+    live, deleted = _store(storage_connection_string, connection)
+    assert live == _truth(stack.sim) and set(changes["deleted"]) <= set(deleted)
+    subject = stack.get(f"emails/messages/{changes['new'][0]}", params={"connection_id": connection}).json()["subject"]
+    assert subject == "new 0"
+
+
 def test_expired_delta_state_triggers_a_resync_that_converges(sync_stack, storage_connection_string):
     stack = sync_stack
     connection = _create_connection(stack)

@@ -10,9 +10,12 @@ from azure.data.tables import TableServiceClient
 
 from mailextract import jobs as J
 from mailextract.connections.store import ConnectionStore
+from mailextract.extraction import planning
 from mailextract.extraction.steps import ExtractionSteps
 from mailextract.settings import Settings
 from mailextract.storage.jobs import JobStore
+from mailextract.storage.mail_index import MailIndex
+from mailextract.storage.run_plans import RunPlans
 from mailextract.storage.sync_state import SyncStateStore
 from mailextract.sync.service import SyncService
 
@@ -78,6 +81,7 @@ def _run_to_end(steps: ExtractionSteps, connection_id: str, run_id: str) -> None
             page = steps.extract_page(connection_id, run_id, stream)
         except ConnectionResetError:
             continue  # the same call again
+        assert not page.get("wait"), "one stream at a time: a mark is always read to its end first"
         if not page.get("exhausted"):
             stream = None if page["stream_done"] else page["stream"]
             continue
@@ -144,3 +148,70 @@ def test_two_timer_ticks_at_once_start_one_sync(settings):
     assert JobStore(settings).get(connection_id)["status"] == J.PENDING
     next_due = ConnectionStore(settings).get(connection_id)["next_sync_at"]
     assert next_due > J.utcnow_iso()  # not due again before its interval
+
+
+# --- big folders read as date windows --------------------------------------------------------
+@pytest.fixture
+def split_small_folders(monkeypatch):
+    """Split folders of 20 messages and more into windows of about 10, so alice's Inbox splits."""
+    monkeypatch.setattr(planning, "SPLIT_MIN_MESSAGES", 20)
+    monkeypatch.setattr(planning, "MESSAGES_PER_WINDOW", 10)
+
+
+def _page_stream_to_end(steps: ExtractionSteps, connection_id: str, run_id: str) -> dict:
+    """Claim the next stream and page it to its end; the last page's result."""
+    page = steps.extract_page(connection_id, run_id, None)
+    while not page.get("stream_done") and not page.get("wait") and not page.get("exhausted"):
+        page = steps.extract_page(connection_id, run_id, page["stream"])
+    return page
+
+
+def test_a_big_folder_is_read_as_windows_after_its_mark_and_later_changes_reach_the_next_sync(
+        graphsim_env, storage_connection_string, graphsim, split_small_folders):
+    settings = Settings.from_mapping({**graphsim_env, "AzureWebJobsStorage": storage_connection_string,
+                                      "GRAPH_PAGE_SIZE": "4"})  # windows of several pages
+    connection_id = _connection(settings)
+    mailbox = graphsim.mailbox(UPN)
+    stale = "AAMkAGI2-gone-before-this-run"  # a row whose message no longer exists
+    MailIndex(settings).upsert(connection_id, [{"id": stale, "user_upn": UPN, "folder_id": mailbox.folder_id("inbox"),
+                                                "subject": "old", "is_read": False}])
+    run_id = asyncio.run(_start_sync(settings, connection_id))
+    steps = ExtractionSteps(settings=settings)
+    assert steps.begin(connection_id, run_id)["proceed"]
+    plan = RunPlans(settings).get(JobStore(settings).get(connection_id)["checkpoint"]["plan"])
+    modes = [s["mode"] for s in plan]
+    windows = [s for s in plan if s["mode"] == "window"]
+    assert modes[0] == "mark" and len(windows) >= 2 and all(w["after"] == 0 for w in windows)
+    assert windows[0]["received_after"] is None and windows[-1]["received_before"] is None
+    assert [w["received_before"] for w in windows[:-1]] == [w["received_after"] for w in windows[1:]]
+    assert JobStore(settings).get(connection_id)["folders_total"] == len({s["id"] for s in plan})
+
+    assert _page_stream_to_end(steps, connection_id, run_id)["stream"] == 0  # the mark, ids only
+    while plan[JobStore(settings).get(connection_id)["checkpoint"]["next"]]["mode"] != "window":
+        _page_stream_to_end(steps, connection_id, run_id)  # the folders that were not split
+    first_window = _page_stream_to_end(steps, connection_id, run_id)["stream"]
+    stored = [m for m in _live(settings, connection_id) if m != stale]
+    # changes to messages a window has already stored, and a new one, while the run goes on
+    changed = {"read": stored[0], "deleted": stored[1], "moved": stored[2]}
+    mailbox.update_message(changed["read"], isRead=not mailbox.message(changed["read"])["isRead"])
+    mailbox.delete_message(changed["deleted"])
+    mailbox.move_message(changed["moved"], "archive")
+    arrived = mailbox.add_message("inbox", subject="arrived while the windows read")
+    _run_to_end(steps, connection_id, run_id)
+
+    job = JobStore(settings).get(connection_id)
+    assert job["status"] == J.COMPLETED and first_window == plan.index(windows[0])
+    assert job["folders_done"] == job["folders_total"]
+    assert MailIndex(settings).get(connection_id, stale)["deleted_at"]  # swept: its folder was read in full
+    assert JobStore(settings).get(connection_id)["messages_deleted"] >= 1
+
+    next_run = asyncio.run(_start_sync(settings, connection_id))
+    _run_to_end(ExtractionSteps(settings=settings), connection_id, next_run)
+    job = JobStore(settings).get(connection_id)
+    assert job["status"] == J.COMPLETED
+    assert job["messages_extracted"] <= 10  # incremental: from the deltaLink the mark took
+    truth = _inbox_truth(graphsim)
+    assert _live(settings, connection_id) == truth and arrived in truth and changed["deleted"] not in truth
+    # the mark's deltaLink returns ids only: the changed messages were fetched with their content
+    assert MailIndex(settings).get(connection_id, arrived)["subject"] == "arrived while the windows read"
+    assert MailIndex(settings).get(connection_id, changed["read"])["subject"] == mailbox.message(changed["read"])["subject"]

@@ -108,3 +108,38 @@ def test_registry_is_per_mailbox_case_insensitive_and_process_wide():
     assert registry.for_mailbox("Alice@Contoso.com") is registry.for_mailbox("alice@contoso.com")
     assert registry.for_mailbox("alice@contoso.com") is not registry.for_mailbox("bob@contoso.com")
     assert process_limiters(4) is process_limiters(4)
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_request_rate_window_holds_requests_until_its_oldest_start_leaves_it():
+    clock = FakeClock()
+    limiter = AdaptiveLimiter("a", 4, rate=(3, 10.0), clock=clock)
+    for _ in range(3):
+        limiter.release(limiter.acquire(timeout=0))
+        clock.now += 1
+    assert limiter.acquire(timeout=0) is None  # 3 starts in the last 10 s, though no request is in flight
+    clock.now = 1009.9
+    assert limiter.acquire(timeout=0) is None
+    clock.now = 1010.0  # the first start leaves the window
+    assert limiter.acquire(timeout=0) is not None
+    assert limiter.acquire(timeout=0) is None
+
+
+def test_a_waiter_on_the_rate_window_is_granted_when_the_window_moves():
+    limiter = AdaptiveLimiter("a", 4, rate=(1, 0.2))
+    limiter.release(limiter.acquire(timeout=0))
+    started = time.monotonic()
+    assert limiter.acquire(timeout=5) is not None
+    assert time.monotonic() - started >= 0.15  # it waited for the window, not for a release
+
+
+def test_graphs_mailbox_rate_is_the_default():
+    limiter = AdaptiveLimiter("a", 4)
+    assert (limiter.rate_requests, limiter.rate_seconds) == (10_000, 600.0)

@@ -47,10 +47,13 @@ def _begin(run: Run, **result):
     return run.episode(run.done(0, {"proceed": True, "status": "in_progress", "active": [], **result}))
 
 
-def test_four_folders_page_at_once_and_a_finished_folder_makes_room_for_the_next():
+IN_FLIGHT = extraction.STREAMS_IN_FLIGHT
+
+
+def test_streams_page_at_once_and_a_finished_folder_makes_room_for_the_next():
     run = Run()
     first = _scheduled(_begin(run))
-    assert [(name, data["stream"]) for _, name, data in first] == [("extract_page", None)] * 4
+    assert [(name, data["stream"]) for _, name, data in first] == [("extract_page", None)] * IN_FLIGHT
     ids = [task_id for task_id, _, _ in first]
     # Stream 0 has more pages: it continues; stream 1 ended: the next folder is claimed.
     more = _scheduled(run.episode(run.done(ids[0], {"stream": 0, "stream_done": False, "status": "in_progress"})))
@@ -66,7 +69,8 @@ def test_pause_lets_pages_in_flight_finish_then_pauses_and_continues_as_new():
     for index, task_id in enumerate(ids[:-1]):  # no new page starts while pausing
         assert _scheduled(run.episode(run.done(task_id, {"stream": index, "stream_done": False,
                                                           "status": "pausing"}))) == []
-    last = _scheduled(run.episode(run.done(ids[-1], {"stream": 3, "stream_done": False, "status": "pausing"})))
+    last = _scheduled(run.episode(run.done(ids[-1], {"stream": IN_FLIGHT - 1, "stream_done": False,
+                                                      "status": "pausing"})))
     assert [name for _, name, _ in last] == ["pause_extraction"]
     run.episode(run.done(last[0][0], True))
     run.episode(event(EventType.EventRaised, run.now, Name="continue", Input=None))
@@ -87,4 +91,16 @@ def test_all_folders_claimed_and_done_finishes_or_resumes_leftover_streams():
 def test_a_new_execution_resumes_the_active_streams_first():
     run = Run()
     resumed = _scheduled(_begin(run, active=[2, 5]))
-    assert [data["stream"] for _, _, data in resumed] == [2, 5, None, None]
+    assert [data["stream"] for _, _, data in resumed] == [2, 5] + [None] * (IN_FLIGHT - 2)
+
+
+def test_a_claim_told_to_wait_for_a_mark_claims_again_only_when_a_stream_ends():
+    run = Run()
+    ids = [task_id for task_id, _, _ in _scheduled(_begin(run, active=[0]))]  # stream 0: a mark
+    # every claim is told to wait (the next streams are windows of the mark's folder)
+    for task_id in ids[1:]:
+        assert _scheduled(run.episode(run.done(task_id, {"wait": True, "status": "in_progress"}))) == []
+    more = _scheduled(run.episode(run.done(ids[0], {"stream": 0, "stream_done": False, "status": "in_progress"})))
+    assert [data["stream"] for _, _, data in more] == [0]  # the mark goes on, nothing else is claimed
+    ended = _scheduled(run.episode(run.done(more[0][0], {"stream": 0, "stream_done": True, "status": "in_progress"})))
+    assert [data["stream"] for _, _, data in ended] == [None] * IN_FLIGHT  # the windows can be claimed now
