@@ -1,97 +1,73 @@
-"""End-to-end extraction throughput, against the raw rate of paging the same mailbox.
+"""Extraction throughput against what Graph allows, measured side by side in one run.
 
-    python -m bench.extract_bench --messages 20000 --latency-ms 150 [--page-size 100] [--per-item-ms N]
+    python -m bench.extract_bench single --messages 100000 --latency-ms 300 --per-item-ms 2
+    python -m bench.extract_bench batch --mailboxes 200 --latency-ms 300 --per-item-ms 2
+    python -m bench.extract_bench single --messages 20000 --latency-ms 0        # storage side only
 
-Why: the service's cost only means something next to what Graph itself allows. This starts the
-real stack (Azurite, graphsim over HTTPS with latency on, devhost running function_app.py as a
-subprocess), then
-  1. baseline: pages the whole mailbox sequentially with plain `requests` (same $select and Prefer
-     as the service) and times it;
-  2. service: starts one extraction through the HTTP API, polls its status until completed, and
-     times POST -> completed, sampling devhost's RSS (process + children) and the orchestration's
-     history size meanwhile; then pages the result route to check every message is there.
-It prints both rates, their ratio, devhost's peak RSS, history events per execution (the last
-execution's, and the most seen while polling), Graph requests and 429s, the time spent inside the
-extract_page activities and what devhost's log says went wrong (the log is kept; its path is
-printed), and the wall time. Everything is stopped on exit, Ctrl-C and SIGTERM included. It asserts
-nothing about time; it exits non-zero only when the run fails or the result count is wrong.
-graphsim runs inside this process (a thread), so the baseline and the service share its CPU.
+Why: the service's speed only means something next to Graph's own limit and to the tools users
+would otherwise use. One run starts the real stack (Azurite, graphsim over HTTPS with latency and
+Outlook's limits on: 4 requests in flight and 10,000 requests per 10 minutes per app and mailbox,
+devhost running function_app.py as a subprocess) and measures, against the same simulator:
+  1. the theoretical limit: 4 x page size / page latency per mailbox (a batch: the configured
+     number of pages in flight over the pages the mailboxes really have);
+  2. plain sequential paging with `requests` (GET .../messages, following @odata.nextLink);
+  3. Microsoft's msgraph-sdk page iterator (bench/sdk_paging.py);
+  4. this service end to end: POST start -> status completed, bodies and index rows stored.
+It prints messages/s for each and its ratio to (1), devhost's peak RSS, Graph requests, 429s and
+the client's retries after a 429, and checks that exactly every message was stored once. It asserts
+nothing about time; it exits non-zero only when a run fails or the stored messages are wrong.
+graphsim runs inside this process (a thread), so phases 2 and 3 share its CPU with the simulator.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import random
 import re
 import shlex
 import shutil
 import signal
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
-import psutil
-import requests
-from cryptography.fernet import Fernet
-
+from bench.sdk_paging import page_with_msgraph_sdk
+from bench.stack import FINISHED, CpuMeter, RssSampler, Service, read_log, start_devhost
 from devhost.azurite import REPO_ROOT, start_azurite
 from graphsim.testing import GraphSim
-from tests.support.devhost_fixtures import DevhostProcess
+from mailextract.extraction.steps import MESSAGE_SELECT
 
-UPN = "bench@contoso.com"
-SELECT = ("id,subject,from,toRecipients,ccRecipients,receivedDateTime,sentDateTime,hasAttachments,isRead,"
-          "importance,conversationId,internetMessageId,bodyPreview,body,parentFolderId,categories")
-MANAGEMENT = "runtime/webhooks/durabletask/instances"
-FINISHED = ("completed", "cancelled", "failed")
+GRAPH_RATE_LIMIT = (10_000, 600.0)  # requests per seconds, per app and mailbox (graph-mail.md "Limits")
+PER_MAILBOX_IN_FLIGHT = 4
 
 
-class RssSampler:
-    """Samples a process tree's resident memory every `interval` seconds on a thread; keeps the peak."""
-
-    def __init__(self, pid: int, interval: float = 0.2):
-        self.process = psutil.Process(pid)
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def rss(self) -> int:
-        total = 0
-        try:
-            tree = [self.process, *self.process.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return 0
-        for proc in tree:
-            try:
-                total += proc.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> "RssSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+def page_seconds(items: int, args: argparse.Namespace) -> float:
+    return (args.latency_ms + args.per_item_ms * items) / 1000
 
 
-def baseline(sim: GraphSim, page_size: int) -> tuple[int, float]:
-    """Page the whole mailbox with plain requests, one request at a time; (messages, seconds)."""
+def mailbox_page_seconds(sim: GraphSim, upn: str, args: argparse.Namespace) -> tuple[int, float]:
+    """(pages, seconds of Graph latency) to read every folder of a mailbox, one page at a time."""
+    pages, seconds = 0, 0.0
+    mailbox = sim.mailbox(upn)
+    for folder in mailbox.folders():
+        count = mailbox.count(folder["id"])
+        for start in range(0, count, args.page_size):
+            pages += 1
+            seconds += page_seconds(min(args.page_size, count - start), args)
+    return pages, seconds
+
+
+def sequential_requests(sim: GraphSim, upn: str, page_size: int) -> tuple[int, float]:
+    """Page a whole mailbox with plain requests, one request at a time; (messages, seconds)."""
     session = sim.session()
     session.headers["Prefer"] = 'IdType="ImmutableId"'
-    url = f"{sim.graph_endpoint}/v1.0/users/{UPN}/messages"
-    params = {"$top": page_size, "$select": SELECT}
+    url = f"{sim.graph_endpoint}/v1.0/users/{upn}/messages"
+    params = {"$top": page_size, "$select": ",".join(MESSAGE_SELECT)}
     count, started = 0, time.monotonic()
     while url:
         response = session.get(url, params=params, timeout=120)
@@ -102,81 +78,33 @@ def baseline(sim: GraphSim, page_size: int) -> tuple[int, float]:
     return count, time.monotonic() - started
 
 
-def start_devhost(sim: GraphSim, connection_string: str, page_size: int, workdir: Path) -> DevhostProcess:
-    """devhost on the real app, configured like the e2e tests do (tests/e2e/conftest.py)."""
-    settings = workdir / "settings.json"
-    settings.write_text(json.dumps({"Values": {}}))  # never a developer's local.settings.json
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVHOST_")}
-    env.update({
-        "AzureWebJobsStorage": connection_string,
-        "AzureFunctionsJobHost__extensions__durableTask__hubName": f"bench{uuid.uuid4().hex[:10]}",
-        "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1",
-        "AZURE_AUTHORITY_HOST": sim.authority_host, "GRAPH_API_ENDPOINT": sim.graph_endpoint,
-        "REQUESTS_CA_BUNDLE": sim.ca_bundle, "TENANT_ID": sim.tenant_id,
-        "OUTLOOK_CLIENT_ID": sim.client_id, "OUTLOOK_CLIENT_SECRET": sim.client_secret,
-        "CREDENTIAL_ENCRYPTION_KEY": Fernet.generate_key().decode(), "GRAPH_PAGE_SIZE": str(page_size),
-        "SYNC_TIMER_SCHEDULE": "0 0 0 1 1 *",  # no scheduled syncs during a benchmark
-    })
-    host = DevhostProcess(REPO_ROOT, env, ["--settings", str(settings)], workdir / "devhost.log")
-    return host.start(timeout=60)
+def baselines(sim: GraphSim, upns: list[str], page_size: int) -> dict[str, tuple[int, float]]:
+    """Phases 2 and 3, each reading the mailboxes one after the other."""
+    out = {}
+    for name, page in (("requests", lambda upn: sequential_requests(sim, upn, page_size)),
+                       ("msgraph-sdk", lambda upn: page_with_msgraph_sdk(sim, upn, page_size, list(MESSAGE_SELECT)))):
+        print(f"{name}: paging {len(upns)} mailbox(es) one page at a time...", flush=True)
+        before = sim.stats()
+        runs = [page(upn) for upn in upns]
+        out[name] = (sum(c for c, _ in runs), sum(s for _, s in runs), graph_delta(before, sim.stats()))
+    return out
 
 
-class Service:
-    """The extraction API and the Durable management API of one devhost, over plain HTTP."""
-
-    def __init__(self, host: DevhostProcess):
-        self.host = host
-        self.http = requests.Session()
-        self.http.trust_env = False  # loopback: no proxies from the environment
-
-    def get(self, path: str, **params) -> requests.Response:
-        return self.http.get(self.host.url(path), params=params, timeout=60)
-
-    def start(self, connection_id: str) -> None:
-        response = self.http.post(self.host.url(f"api/emails/extract/start/{connection_id}"),
-                                  json={"user_upn": UPN}, timeout=60)
-        if response.status_code != 202:
-            raise RuntimeError(f"start answered {response.status_code}: {response.text}")
-
-    def status(self, connection_id: str) -> dict:
-        response = self.get(f"api/emails/extract/status/{connection_id}")
-        response.raise_for_status()
-        return response.json()
-
-    def instance_id(self) -> str | None:
-        found = self.get(f"{MANAGEMENT}/", instanceIdPrefix="extract-").json()
-        return found[0]["instanceId"] if found else None
-
-    def instance(self, instance_id: str) -> dict:
-        response = self.get(f"{MANAGEMENT}/{instance_id}", showHistory="true", showInput="false")
-        response.raise_for_status()
-        return response.json()
-
-    def result_ids(self, connection_id: str) -> list[str]:
-        ids, cursor = [], None
-        while True:
-            params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-            response = self.get(f"api/emails/extract/result/{connection_id}", **params)
-            response.raise_for_status()
-            body = response.json()
-            ids += [email["id"] for email in body["emails"]]
-            cursor = body["next_cursor"]
-            if cursor is None:
-                return ids
+def graph_delta(before: dict, after: dict) -> dict:
+    return {"requests": after["requests"] - before["requests"],
+            "429s": after["throttled_429"] - before["throttled_429"],
+            "max_in_flight": max(after.get("max_in_flight_by_mailbox", {}).values(), default=0)}
 
 
-def extract(service: Service, rss: RssSampler, timeout: float, history_every: float = 3.0) -> dict:
-    """Start one run and wait for it; time POST -> completed, watch the history size meanwhile."""
+def wait_single(service: Service, upn: str, rss: RssSampler, timeout: float,
+                history_every: float = 3.0) -> dict:
+    """One extraction through the API: POST -> completed, watching the orchestration's history size."""
     connection_id = f"bench-{uuid.uuid4().hex[:8]}"
     instance_id, history_max, next_history = None, 0, 0.0
     with rss:
         started = time.monotonic()
-        service.start(connection_id)
-        while True:
-            status = service.status(connection_id)
-            if status["status"] in FINISHED:
-                elapsed = time.monotonic() - started
-                break
+        service.start(connection_id, upn)
+        while (status := service.status(connection_id))["status"] not in FINISHED:
             if time.monotonic() - started > timeout:
                 raise TimeoutError(f"run not finished after {timeout}s: {status}")
             if time.monotonic() >= next_history:  # a few looks only: each one reads the whole history
@@ -185,96 +113,157 @@ def extract(service: Service, rss: RssSampler, timeout: float, history_every: fl
                     history_max = max(history_max, len(service.instance(instance_id).get("historyEvents", [])))
                 next_history = time.monotonic() + history_every
             time.sleep(0.25)
+        elapsed = time.monotonic() - started
     if status["status"] != "completed":
         raise RuntimeError(f"run ended {status['status']}: {status.get('error')}")
-    instance_id = instance_id or service.instance_id()
-    deadline = time.monotonic() + 60  # the job row says completed a moment before the orchestration does
-    while (final := service.instance(instance_id))["runtimeStatus"] != "Completed" and time.monotonic() < deadline:
-        time.sleep(0.2)
-    history_last = len(final.get("historyEvents", []))
-    return {"connection_id": connection_id, "seconds": elapsed, "status": status, "instance": final,
-            "history_last": history_last, "history_max": max(history_max, history_last)}
+    stored = service.result_ids(connection_id)
+    return {"seconds": elapsed, "stored": {upn: stored}, "failed": 0, "history_max": history_max}
 
 
-def read_log(log_path: Path) -> tuple[dict[str, int], list[int]]:
-    """What devhost's log says went wrong, and the durations (ms) of the extract_page activities."""
-    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    problems = {"tracebacks": sum("Traceback (most recent call last)" in line for line in lines),
-                "failed invocations": sum("(Failed," in line for line in lines),
-                "ERROR lines": sum(" ERROR " in line for line in lines),
-                "WARNING lines": sum(" WARNING " in line for line in lines)}
-    pages = [int(m.group(1)) for line in lines
-             if (m := re.search(r"Executed 'Functions\.extract_page' \(Succeeded.*Duration=(\d+)ms", line))]
-    return problems, pages
+def wait_batch(service: Service, upns: list[str], rss: RssSampler, timeout: float) -> dict:
+    """One batch through the API: POST -> completed; then every user's stored messages."""
+    with rss:
+        started = time.monotonic()
+        batch_id = service.start_batch(upns)
+        while (status := service.batch_status(batch_id))["status"] not in FINISHED:
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"batch not finished after {timeout}s: {status['totals']}")
+            time.sleep(0.5)
+        elapsed = time.monotonic() - started
+    stored = {user["user_upn"]: service.result_ids(user["connection_id"]) for user in status["users"]}
+    return {"seconds": elapsed, "stored": stored, "failed": status["totals"]["failed"],
+            "status": status["status"]}
+
+
+def mixed_sizes(count: int, low: int, high: int, seed: int) -> list[int]:
+    """Mailbox sizes spread log-uniformly between low and high: many small mailboxes, a few large."""
+    r = random.Random(seed)
+    return [int(math.exp(r.uniform(math.log(low), math.log(high)))) for _ in range(count)]
+
+
+def retries_after_429(log_path: Path) -> int:
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    return len(re.findall(r"retry in [0-9.]+s after: HTTP 429", text))
 
 
 def run(args: argparse.Namespace) -> int:
     wall, load_before = time.monotonic(), os.getloadavg()[0]
+    if args.mode == "single":
+        mailboxes = {"bench@contoso.com": args.messages}
+    else:
+        sizes = mixed_sizes(args.mailboxes, args.min_size, args.max_size, args.seed)
+        mailboxes = {f"user{i:04d}@contoso.com": size for i, size in enumerate(sizes)}
+    upns, total = list(mailboxes), sum(mailboxes.values())
     logs = Path(tempfile.mkdtemp(prefix="extract-bench-"))  # kept: devhost's log is worth reading
     print(f"logs: {logs / 'devhost.log'} (devhost), {logs / 'azurite.log'} (Azurite)", flush=True)
+    host_json = json.loads((REPO_ROOT / "host.json").read_text())["extensions"]["durableTask"]
+    activities = args.activities or host_json["maxConcurrentActivityFunctions"]
+    parallel = args.parallel
     with ExitStack() as stack:
         data = Path(tempfile.mkdtemp(prefix="extract-bench-azurite-"))
         stack.callback(shutil.rmtree, data, ignore_errors=True)
         azurite = start_azurite(data, logs / "azurite.log")
         stack.callback(azurite.stop)
-        sim = stack.enter_context(GraphSim.start(mailboxes={UPN: args.messages}, seed=args.seed))
-        sim.set_faults(latency_ms=args.latency_ms, latency_per_item_ms=args.per_item_ms, concurrency_limit=4)
-        host = start_devhost(sim, azurite.connection_string, args.page_size, logs)
+        print(f"generating {len(upns)} mailbox(es), {total:,} messages...", flush=True)
+        sim = stack.enter_context(GraphSim.start(mailboxes=mailboxes, seed=args.seed))
+        sim.set_faults(latency_ms=args.latency_ms, latency_per_item_ms=args.per_item_ms,
+                       concurrency_limit=PER_MAILBOX_IN_FLIGHT, rate_limit=GRAPH_RATE_LIMIT)
+        host = start_devhost(sim, azurite.connection_string, args.page_size, logs, extra_env={
+            "AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions": str(activities),
+            "EXTRACTION_BATCH_PARALLELISM": str(parallel)})
         stack.callback(host.stop)
         print(f"devhost pid {host.process.pid} on {host.base_url}", flush=True)
 
-        print("baseline: paging the mailbox with plain requests...", flush=True)
-        base_count, base_seconds = baseline(sim, args.page_size)
-        sim.reset_stats()
-
+        sample = upns if args.mode == "single" else upns[:args.sample]
+        measured = {} if args.skip_baselines else baselines(sim, sample, args.page_size)
         service = Service(host)
         rss = RssSampler(host.process.pid)
         idle_rss = rss.rss()
-        print("service: extracting through the API...", flush=True)
-        result = extract(service, rss, timeout=args.timeout)
-        graph = sim.stats()
-        stored = service.result_ids(result["connection_id"])
+        before = sim.stats()
+        cpu = CpuMeter({"devhost": host.process.pid, "Azurite": azurite.process.pid, "graphsim + bench": os.getpid()})
+        print(f"service: extracting {len(upns)} mailbox(es) through the API...", flush=True)
+        result = (wait_single(service, upns[0], rss, args.timeout) if args.mode == "single"
+                  else wait_batch(service, upns, rss, args.timeout))
+        graph = graph_delta(before, sim.stats())
+        cpu_seconds = cpu.used()
+        pages, latency = zip(*(mailbox_page_seconds(sim, upn, args) for upn in upns))
+        expected = {upn: {m["id"] for m in sim.mailbox(upn).messages(fields=["id"])} for upn in upns}
 
-    problems, pages = read_log(host.log_path)  # after shutdown, so errors while stopping count too
-    base_rate = base_count / base_seconds
-    service_rate = args.messages / result["seconds"]
-    rows = [
-        ("messages", f"{args.messages:,}"),
-        ("page size", args.page_size),
-        ("latency", f"{args.latency_ms:g} ms/page + {args.per_item_ms:g} ms/item"),
-        ("baseline (plain requests)", f"{base_rate:,.0f} msg/s ({base_count:,} in {base_seconds:.1f} s)"),
-        ("service (POST -> completed)", f"{service_rate:,.0f} msg/s ({args.messages:,} in {result['seconds']:.1f} s)"),
-        ("ratio service/baseline", f"{service_rate / base_rate:.2f}"),
-        ("extract_page activities", f"{len(pages)} pages, {sum(pages) / 1000:.1f} s in total, "
-                                    f"{sum(pages) / max(len(pages), 1):.0f} ms mean"),
+    problems, page_ms = read_log(host.log_path)  # after shutdown, so errors while stopping count too
+    retries = retries_after_429(host.log_path)
+    # (1) the theoretical limit
+    if args.latency_ms == 0 and args.per_item_ms == 0:
+        limit = math.inf
+        limit_text = "no simulator latency: storage-side throughput"
+    elif args.mode == "single":
+        limit = PER_MAILBOX_IN_FLIGHT * args.page_size / page_seconds(args.page_size, args)
+        limit_text = f"4 x {args.page_size} / {page_seconds(args.page_size, args) * 1000:.0f} ms"
+    else:
+        slots = min(activities, parallel * PER_MAILBOX_IN_FLIGHT)
+        limit = total / (sum(latency) / slots)
+        limit_text = f"{sum(pages):,} pages, {slots} in flight"
+    rows = [("1. theoretical limit", total, None if math.isinf(limit) else total / limit, limit, limit_text, None)]
+    for name, (count, seconds, calls) in measured.items():
+        label = "2. sequential requests" if name == "requests" else "3. msgraph-sdk page iterator"
+        rows.append((label, count, seconds, count / seconds, f"{len(sample)} mailbox(es)", calls))
+    rows.append(("4. this service, end to end", total, result["seconds"], total / result["seconds"],
+                 f"{len(upns)} mailbox(es)", graph))
+    print(f"\ncommand: python -m bench.extract_bench {shlex.join(sys.argv[1:])}")
+    print(f"mailboxes {len(upns)}, messages {total:,}, page size {args.page_size}, latency {args.latency_ms:g} ms/page "
+          f"+ {args.per_item_ms:g} ms/item, activities in flight {activities}, batch parallelism {parallel}")
+    print(f"{'phase':<32} {'messages':>9} {'seconds':>8} {'msg/s':>8} {'vs (1)':>7} {'requests':>9} {'429s':>5}  note")
+    for label, count, seconds, rate, note, calls in rows:
+        ratio = "" if math.isinf(limit) else f"{rate / limit:.2f}"
+        print(f"{label:<32} {count:>9,} {'' if seconds is None else f'{seconds:.1f}':>8} {rate:>8,.0f} {ratio:>7} "
+              f"{'' if calls is None else calls['requests']:>9} {'' if calls is None else calls['429s']:>5}  {note}")
+    for label, count, seconds, rate, _, _ in rows[1:-1]:
+        print(f"service / {label[3:]}: {rows[-1][3] / rate:.2f}x")
+    stored = result["stored"]
+    duplicates = sum(len(ids) - len(set(ids)) for ids in stored.values())
+    wrong = sum(set(stored.get(upn, [])) != expected[upn] for upn in upns)
+    details = [
         ("devhost RSS idle -> peak", f"{idle_rss / 2**20:.0f} MB -> {rss.peak / 2**20:.0f} MB"),
-        ("history events, last execution", result["history_last"]),
-        ("history events, max observed", result["history_max"]),
-        ("Graph requests / 429s (service)", f"{graph['requests']:,} / {graph['throttled_429']}"),
-        ("Graph max in flight (service)", graph.get("max_in_flight_by_mailbox", {}).get(UPN, "?")),
-        ("stored (result route, unique)", f"{len(stored):,} ({len(set(stored)):,})"),
+        ("extract_page activities", f"{len(page_ms)}, {sum(page_ms) / max(len(page_ms), 1):.0f} ms mean"),
+        ("Graph max in flight per mailbox", graph["max_in_flight"]),
+        ("429s / client retries after a 429", f"{graph['429s']} / {retries}" + (
+            f" ({retries / graph['429s']:.2f} per 429)" if graph["429s"] else "")),
+        ("failed runs", result["failed"]),
+        ("stored: mailboxes wrong / duplicates", f"{wrong} / {duplicates}"),
         ("devhost log", ", ".join(f"{k} {v}" for k, v in problems.items())),
         ("total wall time", f"{time.monotonic() - wall:.1f} s"),
         ("machine", f"{os.cpu_count()} CPUs, 1-min load {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"),
     ]
-    print(f"\ncommand: python -m bench.extract_bench {shlex.join(sys.argv[1:])}")
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
+    details.insert(1, ("CPU during the service run", ", ".join(
+        f"{name} {seconds:.0f} s ({seconds / total * 1000:.2f} ms/msg)" for name, seconds in cpu_seconds.items())))
+    if "history_max" in result:
+        details.insert(2, ("history events, max observed", result["history_max"]))
+    width = max(len(name) for name, _ in details)
+    for name, value in details:
         print(f"  {name:<{width}}  {value}")
     print(f"devhost log kept at {logs / 'devhost.log'}")
-    ok = len(stored) == len(set(stored)) == args.messages == base_count
+    ok = not wrong and not duplicates and not result["failed"]
     if not ok:
-        print(f"MISMATCH: expected {args.messages:,} messages", file=sys.stderr)
+        print("MISMATCH: the stored messages differ from the mailboxes, or a run failed", file=sys.stderr)
     return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.extract_bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=20000, help="mailbox size (default 20000)")
-    parser.add_argument("--latency-ms", type=float, default=150, help="graphsim latency per request")
-    parser.add_argument("--per-item-ms", type=float, default=0, help="graphsim latency per returned item")
-    parser.add_argument("--page-size", type=int, default=100, help="$top, for both the baseline and GRAPH_PAGE_SIZE")
+    parser.add_argument("mode", choices=("single", "batch"), help="one mailbox, or a batch of mailboxes")
+    parser.add_argument("--messages", type=int, default=20000, help="single: mailbox size (default 20000)")
+    parser.add_argument("--mailboxes", type=int, default=200, help="batch: how many mailboxes (default 200)")
+    parser.add_argument("--min-size", type=int, default=20, help="batch: smallest mailbox (default 20)")
+    parser.add_argument("--max-size", type=int, default=3000, help="batch: largest mailbox (default 3000)")
+    parser.add_argument("--sample", type=int, default=10,
+                        help="batch: mailboxes paged by phases 2 and 3 (default 10; all would take long)")
+    parser.add_argument("--latency-ms", type=float, default=300, help="graphsim latency per request")
+    parser.add_argument("--per-item-ms", type=float, default=2, help="graphsim latency per returned item")
+    parser.add_argument("--page-size", type=int, default=100, help="$top, for every phase and GRAPH_PAGE_SIZE")
+    parser.add_argument("--activities", type=int, default=None,
+                        help="devhost's maxConcurrentActivityFunctions (default: host.json's)")
+    parser.add_argument("--parallel", type=int, default=10, help="EXTRACTION_BATCH_PARALLELISM (default 10)")
+    parser.add_argument("--skip-baselines", action="store_true", help="measure only (1) and (4)")
     parser.add_argument("--seed", type=int, default=1, help="graphsim seed (mailbox contents)")
     parser.add_argument("--timeout", type=float, default=3600, help="give up on the run after this many seconds")
     args = parser.parse_args(argv)
