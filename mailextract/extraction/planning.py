@@ -29,8 +29,8 @@ from mailextract.errors import InvalidRequest
 from mailextract.graph.models import MailFolder
 from mailextract.jobs import ExtractionOptions
 
-SPLIT_MIN_MESSAGES = 1_000
-MESSAGES_PER_WINDOW = 500  # about 5 pages of 100: the last streams of a run end soon after the others
+SPLIT_MIN_MESSAGES = 2_000
+MESSAGES_PER_WINDOW = 1_000  # about 10 pages of 100: the last streams of a run end soon after the others
 MAX_WINDOWS = 32
 
 WELL_KNOWN = {"inbox": "inbox", "sentitems": "sent items", "deleteditems": "deleted items",

@@ -146,15 +146,20 @@ class ExtractionSteps:
                run_id: str) -> list[dict[str, Any]]:
         """Big folders read in full become date windows (planning.py), bounded by their oldest
         and newest message: two one-message listings per big folder."""
-        def windows_of(stream: dict[str, Any]):
-            after, before = (options.received_after, options.received_before) if stream["mode"] == "list" else (None, None)
-            edges = [self._edge(client, stream, after, before, order) for order in ("asc", "desc")]
-            return None if None in edges else time_windows(*edges, window_count(stream["total"]), after=after,
-                                                           before=before)
+        def bounds(stream: dict[str, Any]) -> tuple[Any, Any]:
+            return (options.received_after, options.received_before) if stream["mode"] == "list" else (None, None)
         big = [position for position, stream in enumerate(streams) if needs_split(stream)]
+        probes = [(position, order) for position in big for order in ("asc", "desc")]
         with ThreadPoolExecutor(4, thread_name_prefix="plan-edges") as pool:
-            found = dict(zip(big, pool.map(lambda position: windows_of(streams[position]), big)))
-        windows = {position: bounds for position, bounds in found.items() if bounds}
+            edges = dict(zip(probes, pool.map(
+                lambda probe: self._edge(client, streams[probe[0]], *bounds(streams[probe[0]]), probe[1]), probes)))
+        windows = {}
+        for position in big:
+            oldest, newest = edges[(position, "asc")], edges[(position, "desc")]
+            if oldest is not None and newest is not None:
+                after, before = bounds(streams[position])
+                windows[position] = time_windows(oldest, newest, window_count(streams[position]["total"]),
+                                                 after=after, before=before)
         return arrange(streams, windows, run_id) if windows else streams
 
     @staticmethod

@@ -107,7 +107,7 @@ def test_first_full_extraction_leaves_delta_links_for_the_next_sync(sync_stack, 
 
 def test_a_big_folder_read_as_windows_pauses_continues_and_then_syncs_incrementally(
         stack_factory, storage_connection_string):
-    stack = stack_factory(mailboxes={UPN: 2_400})  # an Inbox of over 1,000 messages: read as date windows
+    stack = stack_factory(mailboxes={UPN: 4_500})  # an Inbox of over 2,000 messages: read as date windows
     stack.sim.set_faults(latency_ms=60)
     connection = stack.start(UPN)
     wait_for(lambda: stack.status(connection)["progress"]["messages_extracted"] >= 300, timeout=60,
@@ -120,8 +120,12 @@ def test_a_big_folder_read_as_windows_pauses_continues_and_then_syncs_incrementa
     assert final["status"] == "completed", final
     assert final["progress"]["folders_done"] == final["progress"]["folders_total"] == len(stack.sim.mailbox(UPN).folders())
     ids = [e["id"] for e in stack.collect(f"emails/extract/result/{connection}", "emails", limit=1000)]
-    assert len(ids) == len(set(ids)) == final["progress"]["messages_extracted"] == 2_400
+    assert len(ids) == len(set(ids)) == final["progress"]["messages_extracted"] == 4_500
     assert _store(storage_connection_string, connection)[0] == _truth(stack.sim)
+    plans = BlobServiceClient.from_connection_string(storage_connection_string).get_container_client("mail-runs")
+    plan = json.loads(plans.download_blob(next(plans.list_blobs(name_starts_with=f"{connection}/")).name).readall())
+    assert [s["path"] for s in plan if s["mode"] == "mark"] == ["Inbox"]
+    assert sum(s["mode"] == "window" and s["path"] == "Inbox" for s in plan) >= 2
 
     _create_connection(stack, connection_id=connection)
     changes = _change_mailbox(stack.sim)

@@ -36,14 +36,15 @@ def test_a_folder_whose_messages_share_one_moment_is_one_window(oldest, newest, 
     assert P.time_windows(oldest, newest, count) == [(None, None)]
 
 
-@pytest.mark.parametrize("total, count", [(1_000, 2), (1_499, 2), (5_000, 10), (1_000_000, P.MAX_WINDOWS)])
+@pytest.mark.parametrize("total, count", [(2_000, 2), (2_999, 2), (5_000, 5), (1_000_000, P.MAX_WINDOWS)])
 def test_window_count_grows_with_the_folder(total, count):
+    assert P.MESSAGES_PER_WINDOW == 1_000
     assert P.window_count(total) == count
 
 
 @pytest.mark.parametrize("stream, split", [
-    (_stream("f", 1_000), True),
-    (_stream("f", 999), False),
+    (_stream("f", P.SPLIT_MIN_MESSAGES), True),
+    (_stream("f", P.SPLIT_MIN_MESSAGES - 1), False),
     (_stream("f", 50_000, delta_link="https://graph/delta?token"), False),  # incremental: only changes
     (_stream("f", 50_000, mode="list"), True),
     (_stream("f", None), False),
