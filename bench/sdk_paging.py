@@ -48,14 +48,17 @@ class _SimCredential:
         return None
 
 
-def page_with_msgraph_sdk(sim: GraphSim, upn: str, page_size: int, select: list[str]) -> tuple[int, float]:
-    """Page all messages of `upn` (GET /users/{upn}/messages, $top=page_size, $select=select,
+def page_with_msgraph_sdk(sim: GraphSim, upn: str, page_size: int, select: list[str],
+                          limit: int | None = None) -> tuple[int, float]:
+    """Page the messages of `upn` (GET /users/{upn}/messages, $top=page_size, $select=select,
     header Prefer: IdType="ImmutableId") with msgraph-sdk's GraphServiceClient and msgraph_core's
-    PageIterator, one page at a time as the SDK does; return (messages counted, seconds elapsed)."""
-    return asyncio.run(_page(sim, upn, page_size, select))
+    PageIterator, one page at a time as the SDK does, stopping after `limit` messages (None: all);
+    return (messages counted, seconds elapsed)."""
+    return asyncio.run(_page(sim, upn, page_size, select, limit))
 
 
-async def _page(sim: GraphSim, upn: str, page_size: int, select: list[str]) -> tuple[int, float]:
+async def _page(sim: GraphSim, upn: str, page_size: int, select: list[str],
+                limit: int | None) -> tuple[int, float]:
     credential = _SimCredential(sim.access_token, sim.faults()["token_lifetime_s"])
     auth = AzureIdentityAuthenticationProvider(credential, allowed_hosts=[urlparse(sim.graph_endpoint).hostname])
     http_client = GraphClientFactory.create_with_default_middleware(
@@ -72,7 +75,7 @@ async def _page(sim: GraphSim, upn: str, page_size: int, select: list[str]) -> t
         def on_message(_message: Any) -> bool:
             nonlocal count
             count += 1
-            return True
+            return limit is None or count < limit
 
         Message().get_field_deserializers()  # one-time lazy import of ~1,200 model modules (~1 s): not paging
         started = time.perf_counter()

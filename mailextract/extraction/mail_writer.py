@@ -65,6 +65,8 @@ class MailWriter:
     def store(self, client: GraphClient, connection_id: str, stream: dict[str, Any], items: list[dict[str, Any]],
               options: ExtractionOptions, run_id: str, sync_round: str | None) -> list[dict[str, Any]]:
         """Store one page: its bodies as one pack, then its index rows (which point into the pack)."""
+        if not items:  # an empty folder's page: nothing to write
+            return []
         upn = stream["upn"]
         bodies = [((m.get("body") or {}).get("content") or "").encode("utf-8") for m in items]
         pack = b"".join(bodies)

@@ -69,3 +69,9 @@ def test_compaction_erases_purged_and_superseded_bodies_and_keeps_the_rest(store
     assert "Hello" not in packed and "Plain ASCII tail" not in packed
     assert _bodies(index, blobs, connection) == {"m1": "", "m2": BODIES[2], "m3": "<p>Edited tail</p>"}
     assert writer.compact_bodies(connection) == 0  # nothing left to erase
+
+
+def test_an_empty_page_writes_nothing(store):
+    writer, index, blobs, connection = store
+    assert writer.store(None, connection, STREAM, [], ExtractionOptions(), "run-1", None) == []
+    assert blobs.names(pack_folder(connection)) == [] and index.page(connection, 10, None)[0] == []
