@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         data = Path(tempfile.mkdtemp(prefix="extract-bench-azurite-"))
         stack.callback(shutil.rmtree, data, ignore_errors=True)
-        azurite = start_azurite(data, logs / "azurite.log")
+        azurite = start_azurite(data, logs / "azurite.log", in_memory=not args.azurite_on_disk)
         stack.callback(azurite.stop)
         print(f"generating {len(upns)} mailbox(es), {total:,} messages...", flush=True)
         sim = stack.enter_context(GraphSim.start(mailboxes=mailboxes, seed=args.seed))
@@ -277,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sim-rate-limit", type=_rate, default=None, metavar="N/SECONDS",
                         help="a stricter request rate per mailbox in graphsim than Graph's 10000/600, "
                              "to watch 429 RequestRate answers being honoured")
+    parser.add_argument("--azurite-on-disk", action="store_true",
+                        help="let Azurite persist to disk (its CPU then grows with the data stored)")
     parser.add_argument("--seed", type=int, default=1, help="graphsim seed (mailbox contents)")
     parser.add_argument("--timeout", type=float, default=3600, help="give up on the run after this many seconds")
     args = parser.parse_args(argv)

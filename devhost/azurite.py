@@ -80,13 +80,16 @@ def azurite_executable() -> str:
     return found
 
 
-def start_azurite(location: Path, log_path: Path | None = None) -> Azurite:
+def start_azurite(location: Path, log_path: Path | None = None, *, in_memory: bool = False) -> Azurite:
+    """Azurite on free ports. `in_memory` keeps no data on disk: Azurite's disk persistence (a LokiJS
+    database saved whole, over and over) costs CPU that grows with the data, which a benchmark of
+    the service must not measure as the service's."""
     location.mkdir(parents=True, exist_ok=True)
     blob, queue, table = free_port(), free_port(), free_port()
     cmd = [
         azurite_executable(),
         "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose",
-        "--location", str(location),
+        *(["--inMemoryPersistence"] if in_memory else ["--location", str(location)]),
         "--blobHost", "127.0.0.1", "--blobPort", str(blob),
         "--queueHost", "127.0.0.1", "--queuePort", str(queue),
         "--tableHost", "127.0.0.1", "--tablePort", str(table),
