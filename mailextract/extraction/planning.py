@@ -1,6 +1,6 @@
 """Which folders a run pages through, and how: the run's plan.
 
-A plan is a list of streams, read up to 4 at once: `{"upn", "id", "path", "total", "mode",
+A plan is a list of streams, several read at once: `{"upn", "id", "path", "total", "mode",
 "delta_link"}` and, for windows, `"received_after"`, `"received_before"`, `"after"`, `"round"`.
 Mode `delta` reads the folder with Graph delta, so the round ends with a deltaLink that makes the
 next sync incremental; mode `list` pages a plain listing, used when an extraction has a date
@@ -18,7 +18,8 @@ mark is in the deltaLink's next round, so nothing read by a window can be missed
 That link keeps the mark's ids-only $select (a deltaLink encodes its query), so it is saved as
 `ids_only` and its later rounds fetch each created or updated message by id (steps.py); a full
 round (after Graph expires the state) brings back a link with content.
-Plan order: marks, then unsplit folders, then windows, so marks finish while other folders read.
+Plan order: marks first, so they finish while other folders are read; then every other stream,
+largest first.
 """
 from __future__ import annotations
 

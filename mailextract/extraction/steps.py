@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, Callable
 
 from mailextract import jobs as J
 from mailextract.errors import (AccessDenied, AuthenticationFailed, DeltaExpired, GraphError, InvalidRequest,
-                                MailExtractionError, MissingCredentials)
+                                MailboxNotFound, MailExtractionError, MissingCredentials)
 from mailextract.extraction.mail_writer import MailWriter
 from mailextract.extraction.planning import (WAIT, arrange, claim, deleted_folders, folders_done, folders_in,
                                              needs_split, next_claim, streams_for, time_windows, window_count)
@@ -146,7 +147,7 @@ class ExtractionSteps:
                run_id: str) -> list[dict[str, Any]]:
         """Big folders read in full become date windows (planning.py), bounded by their oldest
         and newest message: two one-message listings per big folder."""
-        def bounds(stream: dict[str, Any]) -> tuple[Any, Any]:
+        def bounds(stream: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
             return (options.received_after, options.received_before) if stream["mode"] == "list" else (None, None)
         big = [position for position, stream in enumerate(streams) if needs_split(stream)]
         probes = [(position, order) for position in big for order in ("asc", "desc")]
@@ -163,7 +164,9 @@ class ExtractionSteps:
         return arrange(streams, windows, run_id) if windows else streams
 
     @staticmethod
-    def _edge(client: GraphClient, stream: dict[str, Any], after, before, order: str):
+    def _edge(client: GraphClient, stream: dict[str, Any], after: datetime | None, before: datetime | None,
+              order: str) -> datetime | None:
+        """The receivedDateTime of the folder's oldest ("asc") or newest ("desc") message, None when empty."""
         cursor = client.messages_cursor(stream["id"], received_after=after, received_before=before,
                                         select=("receivedDateTime",), top=1, orderby=f"receivedDateTime {order}")
         items = client.list_messages_page(stream["upn"], cursor).items
@@ -315,7 +318,7 @@ class ExtractionSteps:
                 return client.get_message(stream["upn"], item["id"], select=MESSAGE_SELECT,
                                           body_type=options.body_format)
             except GraphError as exc:
-                if exc.status == 404:
+                if exc.status == 404 and not isinstance(exc, MailboxNotFound):
                     return None
                 raise
         with ThreadPoolExecutor(4, thread_name_prefix="delta-content") as pool:
