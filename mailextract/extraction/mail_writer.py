@@ -1,24 +1,30 @@
 """Writing what Graph returned into the store, in the order that keeps it consistent.
 
 Bodies (one pack per page, see storage.mail_blobs) and attachments go to Blob storage before the
-index rows that point at them. Removals
-from a delta (`@removed`) mark a row deleted only while the row still says it is in that
-folder: a message moved from A to B shows as removed in A and new in B, and whichever of the
-two is applied first, the row ends in B, not deleted. After a full round of a folder, rows of
-that folder the round did not see are swept (marked deleted): that is what makes a resync after
-an expired delta state converge to exactly the mailbox.
+index rows that point at them. Removals from a delta (`@removed`) mark a row deleted only while
+the row still says it is in that folder: a message moved from A to B shows as removed in A and new
+in B, and whichever of the two is applied first, the row ends in B, not deleted: a row is marked
+deleted only if it is unchanged since it was read (its ETag), else it is read and judged again.
+After a full round of a folder, rows of that folder the round did not see are swept (marked
+deleted) the same way: that is what makes a resync after an expired delta state converge to
+exactly the mailbox.
 """
 from __future__ import annotations
 
 import tempfile
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable
+
+from azure.data.tables import TableTransactionError
 
 from mailextract.graph import GraphClient
 from mailextract.jobs import ExtractionOptions, utcnow_iso
 from mailextract.storage.keys import encode
 from mailextract.storage.mail_blobs import MailBlobs, attachment_blob_name, pack_folder, pack_name
 from mailextract.storage.mail_index import MailIndex
+
+TRANSACTION_ROWS = 100  # an entity group transaction holds at most 100 entities (storage.md)
+CONFLICT_ATTEMPTS = 5
 
 
 def message_record(message: dict[str, Any], *, user_upn: str, folder_path: str, run_id: str, body_blob: str,
@@ -103,34 +109,46 @@ class MailWriter:
             saved.append(entry)
         return saved
 
-    def _retire(self, connection_id: str, message_ids: list[str], purge: bool) -> int:
-        if not message_ids:
-            return 0
-        if not purge:
-            return self.index.mark_deleted(connection_id, message_ids, utcnow_iso())
-        for message_id in message_ids:
-            self.blobs.delete_prefix(f"{connection_id}/{encode(message_id)}/")
-        return self.index.delete(connection_id, message_ids)
+    def _retire(self, connection_id: str, rows: list[dict[str, Any]], purge: bool,
+                still: Callable[[dict[str, Any]], bool]) -> int:
+        """Mark deleted (or, purging, delete) the rows that `still` picks, each only if unchanged since
+        it was read: another stream may store the same message meanwhile (moved into its folder),
+        and then the row is read again and picked again, or not. 100 rows per transaction."""
+        retired = 0
+        for start in range(0, len(rows), TRANSACTION_ROWS):
+            chunk = [r for r in rows[start:start + TRANSACTION_ROWS] if still(r)]
+            for attempt in range(CONFLICT_ATTEMPTS):
+                if not chunk:
+                    break
+                try:
+                    if purge:
+                        retired += self.index.delete(connection_id, chunk)
+                        for row in chunk:
+                            self.blobs.delete_prefix(f"{connection_id}/{encode(row['id'])}/")
+                    else:
+                        retired += self.index.mark_deleted(connection_id, chunk, utcnow_iso())
+                    break
+                except TableTransactionError as exc:
+                    if exc.status_code != 412 or attempt == CONFLICT_ATTEMPTS - 1:
+                        raise
+                    chunk = [r for r in self.index.current(connection_id, [r["id"] for r in chunk]) if still(r)]
+        return retired
 
     def remove(self, connection_id: str, stream: dict[str, Any], message_ids: list[str], purge: bool) -> int:
         """Apply `@removed` items of this folder's delta."""
-        gone = []
-        for message_id in message_ids:
-            row = self.index.get(connection_id, message_id)
-            if row and row.get("folder_id") == stream["id"] and not row.get("deleted_at"):
-                gone.append(message_id)
-        return self._retire(connection_id, gone, purge)
+        return self._retire(connection_id, self.index.current(connection_id, message_ids), purge,
+                            lambda r: r.get("folder_id") == stream["id"] and not r.get("deleted_at"))
 
     def sweep(self, connection_id: str, stream: dict[str, Any], sync_round: str, purge: bool) -> int:
         """After a full round: rows of this folder the round did not see no longer exist."""
-        unseen = [r["id"] for r in self.index.in_folder(connection_id, stream["upn"], stream["id"])
-                  if r.get("sync_round") != sync_round and not r.get("deleted_at")]
-        return self._retire(connection_id, unseen, purge)
+        return self._retire(connection_id, self.index.in_folder(connection_id, stream["upn"], stream["id"]), purge,
+                            lambda r: (r.get("folder_id") == stream["id"] and r.get("sync_round") != sync_round
+                                       and not r.get("deleted_at")))
 
     def retire_folder(self, connection_id: str, upn: str, folder_id: str, purge: bool) -> int:
         """A folder the mailbox no longer has: its messages are gone with it."""
-        rows = [r["id"] for r in self.index.in_folder(connection_id, upn, folder_id) if not r.get("deleted_at")]
-        return self._retire(connection_id, rows, purge)
+        return self._retire(connection_id, self.index.in_folder(connection_id, upn, folder_id), purge,
+                            lambda r: r.get("folder_id") == folder_id and not r.get("deleted_at"))
 
     def compact_bodies(self, connection_id: str) -> int:
         """Erase from the packs every body no index row points at; delete packs nobody points at.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator
 
+from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
@@ -103,12 +104,25 @@ class MailIndex:
         except ResourceNotFoundError:
             return None
 
+    def _versioned(self, entity: Any) -> dict[str, Any]:
+        return {**self.record(entity), "etag": entity.metadata.get("etag")}
+
     def in_folder(self, connection_id: str, user_upn: str, folder_id: str) -> list[dict[str, Any]]:
-        """Rows of one mailbox folder, with the columns a sync compares (not the content)."""
+        """Rows of one mailbox folder, with the columns a sync compares (not the content) and their ETag."""
         query = (f"PartitionKey eq {odata_literal(connection_id)} and user_upn eq {odata_literal(user_upn)} "
                  f"and folder_id eq {odata_literal(folder_id)}")
-        return [self.record(e) for e in self.table.query_entities(
+        return [self._versioned(e) for e in self.table.query_entities(
             query, select=["PartitionKey", "RowKey", "folder_id", "sync_round", "deleted_at", "body_blob"])]
+
+    def current(self, connection_id: str, message_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The rows of these messages as stored now, with their ETag (missing ones left out)."""
+        rows = []
+        for message_id in message_ids:
+            try:
+                rows.append(self._versioned(self.table.get_entity(connection_id, encode(message_id))))
+            except ResourceNotFoundError:
+                pass
+        return rows
 
     def body_locations(self, connection_id: str) -> Iterator[tuple[str, int, int]]:
         """(body_blob, body_offset, body_length) of every row whose body lives in a pack."""
@@ -117,19 +131,24 @@ class MailIndex:
             if entity.get("body_blob") and entity.get("body_offset") is not None:
                 yield entity["body_blob"], entity["body_offset"], entity["body_length"]
 
-    def mark_deleted(self, connection_id: str, message_ids: Iterable[str], when: str) -> int:
-        """Keep the rows, marked deleted (a merge: the rest of the row stays)."""
-        ops = [("upsert", {"PartitionKey": connection_id, "RowKey": encode(m), "deleted_at": when},
-                {"mode": UpdateMode.MERGE}) for m in message_ids]
-        for start in range(0, len(ops), 100):
-            self.table.submit_transaction(ops[start:start + 100])
-        return len(ops)
+    @staticmethod
+    def _unchanged(row: dict[str, Any]) -> dict[str, Any]:
+        return {"etag": row["etag"], "match_condition": MatchConditions.IfNotModified}
 
-    def delete(self, connection_id: str, message_ids: Iterable[str]) -> int:
-        ops = [("delete", {"PartitionKey": connection_id, "RowKey": encode(m)}) for m in message_ids]
-        for start in range(0, len(ops), 100):
-            self.table.submit_transaction(ops[start:start + 100])
-        return len(ops)
+    def mark_deleted(self, connection_id: str, rows: list[dict[str, Any]], when: str) -> int:
+        """Keep these rows (read with their ETag, at most 100), marked deleted, in one transaction
+        that fails (TableTransactionError, 412) if any of them changed since it was read."""
+        self.table.submit_transaction([
+            ("update", {"PartitionKey": connection_id, "RowKey": encode(r["id"]), "deleted_at": when},
+             {"mode": UpdateMode.MERGE, **self._unchanged(r)}) for r in rows])
+        return len(rows)
+
+    def delete(self, connection_id: str, rows: list[dict[str, Any]]) -> int:
+        """Delete these rows (read with their ETag, at most 100); fails as mark_deleted does."""
+        self.table.submit_transaction([
+            ("delete", {"PartitionKey": connection_id, "RowKey": encode(r["id"])}, self._unchanged(r))
+            for r in rows])
+        return len(rows)
 
     def delete_partition(self, connection_id: str) -> int:
         keys = [e["RowKey"] for e in self.table.query_entities(
