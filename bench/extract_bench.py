@@ -224,7 +224,8 @@ def run(args: argparse.Namespace) -> int:
     duplicates = sum(len(ids) - len(set(ids)) for ids in stored.values())
     wrong = sum(set(stored.get(upn, [])) != expected[upn] for upn in upns)
     details = [
-        ("devhost RSS idle -> peak", f"{idle_rss / 2**20:.0f} MB -> {rss.peak / 2**20:.0f} MB"),
+        ("devhost RSS idle -> peak", f"{idle_rss / 2**20:.0f} MB -> {rss.peak / 2**20:.0f} MB (peak by quarter of "
+                                     f"the run: {', '.join(f'{q / 2**20:.0f}' for q in rss.quarter_peaks())} MB)"),
         ("extract_page activities", f"{len(page_ms)}, {sum(page_ms) / max(len(page_ms), 1):.0f} ms mean"),
         ("Graph max in flight per mailbox", graph["max_in_flight"]),
         ("429s / client retries after a 429", f"{graph['429s']} / {retries}" + (

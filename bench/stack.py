@@ -23,12 +23,14 @@ FINISHED = ("completed", "cancelled", "failed")
 
 
 class RssSampler:
-    """Samples a process tree's resident memory every `interval` seconds on a thread; keeps the peak."""
+    """Samples a process tree's resident memory every `interval` seconds on a thread; keeps the
+    peak, and the peak of each quarter of the sampled time (does memory grow as a run goes on?)."""
 
     def __init__(self, pid: int, interval: float = 0.2):
         self.process = psutil.Process(pid)
         self.interval = interval
         self.peak = 0
+        self.samples: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -47,8 +49,13 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
+            self.samples.append(self.rss())
+            self.peak = max(self.peak, self.samples[-1])
             self._stop.wait(self.interval)
+
+    def quarter_peaks(self) -> list[int]:
+        n = len(self.samples)
+        return [max(self.samples[n * q // 4:max(n * (q + 1) // 4, n * q // 4 + 1)] or [0]) for q in range(4)]
 
     def __enter__(self) -> "RssSampler":
         self._thread.start()
