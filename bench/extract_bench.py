@@ -41,8 +41,8 @@ from bench.stack import FINISHED, CpuMeter, RssSampler, Service, read_log, start
 from devhost.azurite import REPO_ROOT, start_azurite
 from graphsim.testing import GraphSim
 from mailextract.extraction.steps import MESSAGE_SELECT
+from mailextract.graph.limiter import GRAPH_MAILBOX_RATE
 
-GRAPH_RATE_LIMIT = (10_000, 600.0)  # requests per seconds, per app and mailbox (graph-mail.md "Limits")
 PER_MAILBOX_IN_FLIGHT = 4
 
 
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"generating {len(upns)} mailbox(es), {total:,} messages...", flush=True)
         sim = stack.enter_context(GraphSim.start(mailboxes=mailboxes, seed=args.seed))
         sim.set_faults(latency_ms=args.latency_ms, latency_per_item_ms=args.per_item_ms,
-                       concurrency_limit=PER_MAILBOX_IN_FLIGHT, rate_limit=args.sim_rate_limit or GRAPH_RATE_LIMIT)
+                       concurrency_limit=PER_MAILBOX_IN_FLIGHT, rate_limit=args.sim_rate_limit or GRAPH_MAILBOX_RATE)
         host = start_devhost(sim, azurite.connection_string, args.page_size, logs, extra_env={
             "AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions": str(activities),
             "EXTRACTION_BATCH_PARALLELISM": str(parallel)})
