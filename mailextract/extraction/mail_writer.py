@@ -20,7 +20,7 @@ from azure.data.tables import TableTransactionError
 from mailextract.graph import GraphClient
 from mailextract.jobs import ExtractionOptions, utcnow_iso
 from mailextract.storage.keys import encode
-from mailextract.storage.mail_blobs import MailBlobs, attachment_blob_name, pack_folder, pack_name
+from mailextract.storage.mail_blobs import MailBlobs, attachment_blob_name, pack_folder
 from mailextract.storage.mail_index import MailIndex
 
 TRANSACTION_ROWS = 100  # an entity group transaction holds at most 100 entities (storage.md)
@@ -76,9 +76,7 @@ class MailWriter:
         upn = stream["upn"]
         bodies = [((m.get("body") or {}).get("content") or "").encode("utf-8") for m in items]
         pack = b"".join(bodies)
-        name = pack_name(connection_id, pack, options.body_format)
-        content_type = "text/plain; charset=utf-8" if options.body_format == "text" else "text/html; charset=utf-8"
-        self.blobs.put_pack(name, pack, content_type)
+        name = self.blobs.put_pack(connection_id, pack, options.body_format)
         records, offset = [], 0
         for message, body in zip(items, bodies):
             attachments = (self._store_attachments(client, connection_id, upn, message["id"])

@@ -63,9 +63,13 @@ class MailBlobs:
     def container(self):
         return account.container(CONTAINER, self.settings)
 
-    def put_pack(self, name: str, content: bytes, content_type: str) -> None:
+    def put_pack(self, connection_id: str, content: bytes, body_format: str) -> str:
+        """Store the bodies of one page as a pack; its name (the rows point into it)."""
+        name = pack_name(connection_id, content, body_format)
+        content_type = "text/plain; charset=utf-8" if body_format == "text" else "text/html; charset=utf-8"
         self.container.upload_blob(name, content, overwrite=True,
                                    content_settings=ContentSettings(content_type=content_type))
+        return name
 
     def read_range(self, name: str, offset: int, length: int) -> bytes:
         if length <= 0:
