@@ -57,13 +57,14 @@ async def serve(options: Options, environ) -> None:
 
     store = DurableStore(config.storage_connection, config.hub_name)
     await store.open()
-    engine = Engine(store, registry, max_activities=config.max_concurrent_activities,
-                    max_orchestrators=config.max_concurrent_orchestrators)
     base_url = f"http://{options.host}:{options.port}"
     rpc_token = secrets.token_urlsafe(16)
 
     def client_json() -> str:
         return client_binding_json(base_url, config.hub_name, keys.master_key, rpc_token)
+
+    engine = Engine(store, registry, max_activities=config.max_concurrent_activities,
+                    max_orchestrators=config.max_concurrent_orchestrators, client_json=client_json)
 
     invoker = Invoker(ThreadPoolExecutor(32, thread_name_prefix="http"))
     front = HttpFront(routes=routes, invoker=invoker, keys=keys,

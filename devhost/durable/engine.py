@@ -25,7 +25,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 from devhost.discovery import FunctionRegistry
 from devhost.durable import actions as act
@@ -61,9 +61,11 @@ def validate_instance_id(instance_id: str) -> None:
 
 class Engine:
     def __init__(self, store: DurableStore, registry: FunctionRegistry, *,
-                 max_activities: int, max_orchestrators: int):
+                 max_activities: int, max_orchestrators: int,
+                 client_json: Callable[[], str] | None = None):
         self.store = store
         self.registry = registry
+        self._client_json = client_json  # the value of a durableClient binding on an activity
         self._activity_pool = ThreadPoolExecutor(max_activities, thread_name_prefix="activity")
         self._orchestrator_pool = ThreadPoolExecutor(max_orchestrators, thread_name_prefix="orchestrator")
         self._invoker = Invoker(self._activity_pool)
@@ -161,10 +163,11 @@ class Engine:
                                Reason=f"The function '{work['name']}' doesn't exist, is disabled, "
                                       "or is not an activity function.", Details="")
                 else:
+                    arguments = {spec.trigger_param: decode_activity_input(work.get("input"))}
+                    if spec.client_param and self._client_json:
+                        arguments[spec.client_param] = self._client_json()
                     try:
-                        value = await self._invoker.invoke(
-                            spec, {spec.trigger_param: decode_activity_input(work.get("input"))},
-                            label=label)
+                        value = await self._invoker.invoke(spec, arguments, label=label)
                         ev = event(EventType.TaskCompleted, utcnow(), TaskScheduledId=work["taskId"],
                                    Result=encode_activity_output(value))
                     except Exception as exc:

@@ -45,6 +45,13 @@ def test_sub_orchestrations_with_and_without_retry(sample):
     }
 
 
+def test_an_activity_with_a_durable_client_binding_starts_an_orchestration(sample):
+    child = sample.new_id()
+    status = sample.wait_status(sample.start("launcher", {"instance_id": child, "cities": ["Oslo"]}))
+    assert status["output"] == {"started": child, "status_known": True, "missing_known": False}
+    assert sample.wait_status(child)["output"] == ["Hello Oslo!"]
+
+
 def test_durable_timer_waits_for_its_fire_time(sample):
     status = sample.wait_status(sample.start("timer", 2))
     assert status["runtimeStatus"] == "Completed"

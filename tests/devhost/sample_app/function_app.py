@@ -285,6 +285,12 @@ def late_waiter(context: df.DurableOrchestrationContext):
     return (yield context.wait_for_external_event("go"))
 
 
+@app.orchestration_trigger(context_name="context")
+def launcher(context: df.DurableOrchestrationContext):
+    """Starts another orchestration from an activity (durable client binding), without waiting on it."""
+    return (yield context.call_activity("launch", context.get_input()))
+
+
 # ---- activities ---------------------------------------------------------------------------
 @app.activity_trigger(input_name="name")
 def say_hello(name: str) -> str:
@@ -329,6 +335,16 @@ def max_in_flight(unused) -> int:
 @app.activity_trigger(input_name="key")
 def count_attempt(key: str) -> int:
     return _count_attempt(key)
+
+
+@app.activity_trigger(input_name="target")
+@app.durable_client_input(client_name="client")
+async def launch(target: dict, client) -> dict:
+    started = await client.start_new("sequence", target["instance_id"], target["cities"])
+    status = await client.get_status(started)
+    missing = await client.get_status(target["instance_id"] + "-none")
+    return {"started": started, "status_known": status.runtime_status is not None,
+            "missing_known": missing.runtime_status is not None}
 
 
 # ---- timer trigger ------------------------------------------------------------------------
