@@ -1,7 +1,8 @@
-"""Activities of mailbox runs (extractions and syncs): thin adapters to mailextract.
+"""Activities of mailbox runs (extractions and syncs) and batches: thin adapters to mailextract.
 
 Each builds (once per process) the core objects from settings and calls one step. Inputs and
-outputs are ids and small summaries, never message bodies or secrets.
+outputs are ids and small summaries, never message bodies or secrets. `batch_top_up` starts runs
+itself, through a durable client binding (batch_steps.py says why).
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import functools
 
 import azure.durable_functions as df
 
+from http_triggers.orchestrations import DurableOrchestrations
 from mailextract.extraction.batch_steps import BatchSteps
 from mailextract.extraction.steps import ExtractionSteps
 from mailextract.sync.service import record_outcome
@@ -23,7 +25,7 @@ def steps() -> ExtractionSteps:
 
 @functools.cache
 def batch_steps() -> BatchSteps:
-    return BatchSteps()
+    return BatchSteps(fail_run=steps().fail)
 
 
 @bp.activity_trigger(input_name="run")
@@ -51,9 +53,15 @@ def fail_extraction(run: dict) -> None:
     steps().fail(run["connection_id"], run["run_id"], run["error"])
 
 
-@bp.activity_trigger(input_name="batch_id")
-def batch_gate(batch_id: str) -> dict:
-    return batch_steps().gate(batch_id)
+@bp.activity_trigger(input_name="batch")
+@bp.durable_client_input(client_name="client")
+async def batch_top_up(batch: dict, client: df.DurableOrchestrationClient) -> dict:
+    return await batch_steps().top_up(DurableOrchestrations(client), batch)
+
+
+@bp.activity_trigger(input_name="batch")
+def fail_batch(batch: dict) -> None:
+    batch_steps().fail(batch["batch_id"], batch["error"])
 
 
 @bp.activity_trigger(input_name="batch_id")

@@ -20,6 +20,11 @@ class DurableOrchestrations:
     async def start(self, orchestrator: str, instance_id: str, payload: dict[str, Any]) -> None:
         await self.client.start_new(orchestrator, instance_id, payload)
 
+    async def runtime_status(self, instance_id: str) -> str | None:
+        """The instance's runtime status (Running, Completed...); None when there is no such instance."""
+        status = await self.client.get_status(instance_id)
+        return status.runtime_status.value if status.runtime_status else None
+
     async def raise_event(self, instance_id: str, name: str, payload: Any = None) -> None:
         try:
             await self.client.raise_event(instance_id, name, payload)

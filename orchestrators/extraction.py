@@ -12,10 +12,11 @@ logs are guarded by is_replaying.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import azure.durable_functions as df
 
-from mailextract.extraction.service import BATCH_ORCHESTRATOR, SINGLE_ORCHESTRATOR, child_connection_id
+from mailextract.extraction.service import BATCH_ORCHESTRATOR, SINGLE_ORCHESTRATOR
 
 bp = df.Blueprint()
 log = logging.getLogger("mailextract.orchestrators")
@@ -29,6 +30,11 @@ STREAMS_IN_FLIGHT = 8
 # hiccups) get a few more tries, spaced out; permanent ones end the run in the activity itself.
 STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=4)
 PAUSE_STATUSES = ("pausing", "paused")
+FINISHED_STATUSES = ("completed", "cancelled", "failed")
+# A batch looks at its runs once a second (a slot stays free at most that long) and keeps at most
+# about 5 x 60 events of history per execution.
+BATCH_POLL_SECONDS = 1
+BATCH_LOOPS_PER_EXECUTION = 60
 
 
 def _error_of(exc: Exception) -> dict:
@@ -113,29 +119,29 @@ def _page(context: df.DurableOrchestrationContext, run: dict, stream: int | None
 
 @bp.orchestration_trigger(context_name="context", orchestration=BATCH_ORCHESTRATOR)
 def extract_batch(context: df.DurableOrchestrationContext):
-    batch = context.get_input()  # {"batch_id", "count", "max_parallel"}
-    batch_id, count, parallel = batch["batch_id"], batch["count"], batch["max_parallel"]
-    next_index = 0
-    running: dict[str, df.Task] = {}
-    while next_index < count or running:
-        if next_index < count and len(running) < parallel:
-            gate = yield context.call_activity("batch_gate", batch_id)
-            if gate["status"] in ("completed", "cancelled", "failed"):
-                return gate
-            if gate["status"] in PAUSE_STATUSES:
-                yield context.wait_for_external_event(f"continue-{gate['cycle']}")
+    """A batch: keeps up to `max_parallel` mailbox runs in flight until every one has ended.
+
+    Each loop one `batch_top_up` drops the runs that ended and starts the next ones (batch_steps.py),
+    then a durable timer waits BATCH_POLL_SECONDS. The runs are not sub-orchestrations, so after
+    BATCH_LOOPS_PER_EXECUTION loops the batch continues as new with just the ids in flight.
+    Paused: it waits for `continue-{cycle}`, one name per pause cycle (batches.py says why).
+    """
+    batch = context.get_input()  # {"batch_id", "count", "max_parallel"[, "running", "next"]}
+    state = {"running": batch.get("running", []), "next": batch.get("next", 0)}
+    try:
+        for _ in range(BATCH_LOOPS_PER_EXECUTION):
+            step = yield context.call_activity_with_retry("batch_top_up", STEP_RETRY, {**batch, **state})
+            if step["status"] in FINISHED_STATUSES:  # cancelled (or deleted) meanwhile
+                return {"status": step["status"]}
+            state = {"running": step["running"], "next": step["next"]}
+            if state["next"] >= batch["count"] and not state["running"]:  # every run ended (even if paused)
+                return (yield context.call_activity_with_retry("finish_batch", STEP_RETRY, batch["batch_id"]))
+            if step["status"] in PAUSE_STATUSES:
+                yield context.wait_for_external_event(f"continue-{step['cycle']}")
                 continue
-            while next_index < count and len(running) < parallel:
-                child = child_connection_id(batch_id, next_index)
-                running[child] = context.call_sub_orchestrator(
-                    SINGLE_ORCHESTRATOR, {"connection_id": child, "run_id": batch_id}, instance_id=child)
-                next_index += 1
-        finished = yield context.task_any(list(running.values()))
-        child = next(key for key, task in running.items() if task == finished)
-        del running[child]
-        try:
-            yield finished
-        except Exception as exc:  # one mailbox failing does not stop the others
-            yield context.call_activity("fail_extraction",
-                                        {"connection_id": child, "run_id": batch_id, "error": _error_of(exc)})
-    return (yield context.call_activity("finish_batch", batch_id))
+            yield context.create_timer(context.current_utc_datetime + timedelta(seconds=BATCH_POLL_SECONDS))
+    except Exception as exc:  # a step failed after its retries: the batch ends failed, visibly
+        yield context.call_activity("fail_batch", {"batch_id": batch["batch_id"], "error": _error_of(exc)})
+        return {"status": "failed"}
+    context.continue_as_new({**batch, **state})
+    return None

@@ -1,19 +1,54 @@
-"""The batch orchestration's own steps: the gate it passes before starting more runs, and
-its end. The runs themselves are single-mailbox runs (steps.py)."""
+"""The batch orchestration's own steps: topping up the runs in flight, and the batch's end.
+The runs themselves are single-mailbox runs (steps.py), each its own orchestration instance.
+
+Why top-ups rather than sub-orchestrations: an orchestration that waits on its children cannot
+continue as new while they run, so its history (and every replay) grows with the batch; at a
+thousand mailboxes the batch's own episodes would cost more than the mail. Instead the batch
+orchestration polls: each loop, `top_up` reads the runs it started from Table storage, drops the
+finished ones and starts the next runs (durable client, instance id = the run's connection id)
+until `max_parallel` are in flight again, so a small mailbox frees its slot as soon as it ends.
+The orchestration keeps only the ids in flight and the next index, and continues as new every
+few dozen loops.
+
+Exactly once per run: a run is started only when the runtime has no instance of that id, so a
+top-up that runs twice (activities are at-least-once) never starts a run twice. A run whose
+orchestration ended without recording an outcome (its row still active, checked once the row
+has not changed for STALE_AFTER) is marked failed, so the batch always completes.
+"""
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Protocol
 
 from mailextract import jobs as J
+from mailextract.extraction.service import SINGLE_ORCHESTRATOR, child_connection_id
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
 from mailextract.vault import CredentialVault
 
+# A run in progress updates its row at every page; one unchanged this long is asked about.
+STALE_AFTER = timedelta(seconds=60)
+ALIVE = ("Pending", "Running", "Suspended", "ContinuedAsNew")
+
+
+class RunInstances(Protocol):
+    """What topping up needs of the Durable runtime (adapted from the durable client)."""
+
+    async def start(self, orchestrator: str, instance_id: str, payload: dict[str, Any]) -> None: ...
+    async def runtime_status(self, instance_id: str) -> str | None: ...
+
+
+def _unchanged_for(row: dict[str, Any]) -> timedelta:
+    updated = datetime.strptime(row["updated_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc) - updated
+
 
 class BatchSteps:
-    def __init__(self, *, settings: Settings | None = None, jobs: JobStore | None = None,
-                 vault: CredentialVault | None = None):
+    def __init__(self, *, fail_run: Callable[[str, str, dict[str, str]], None], settings: Settings | None = None,
+                 jobs: JobStore | None = None, vault: CredentialVault | None = None):
+        self.fail_run = fail_run  # ExtractionSteps.fail: marks a run failed and forgets its secret
         self.settings = settings or get_settings()
         self.jobs = jobs or JobStore(self.settings)
         self.vault = vault or CredentialVault(self.settings)
@@ -29,6 +64,58 @@ class BatchSteps:
         if row is None:
             return {"status": J.CANCELLED, "cycle": 0}
         return {"status": row["status"], "cycle": row.get("cycle", 0)}
+
+    async def top_up(self, instances: RunInstances, batch: dict[str, Any]) -> dict[str, Any]:
+        """One scheduling loop of a batch. `batch`: {batch_id, count, max_parallel, running, next}.
+
+        Returns the batch's status and cycle, the runs still in flight and the next index to
+        start; runs start only while the batch is in progress (not pausing, paused or ended)."""
+        batch_id = batch["batch_id"]
+        gate = await asyncio.to_thread(self.gate, batch_id)
+        running = [child for child in batch["running"] if await self._in_flight(instances, batch_id, child)]
+        index = batch["next"]
+        while gate["status"] == J.IN_PROGRESS and len(running) < batch["max_parallel"] and index < batch["count"]:
+            child = child_connection_id(batch_id, index)
+            index += 1
+            row = await asyncio.to_thread(self.jobs.get, child)
+            if row is None or row["status"] in J.FINISHED:  # e.g. cancelled before it started
+                continue
+            if await instances.runtime_status(child) is None:
+                await instances.start(SINGLE_ORCHESTRATOR, child, {"connection_id": child, "run_id": batch_id})
+            running.append(child)
+        return {**gate, "running": running, "next": index}
+
+    async def _in_flight(self, instances: RunInstances, batch_id: str, child: str) -> bool:
+        row = await asyncio.to_thread(self.jobs.get, child)
+        if row is None or row["status"] in J.FINISHED:
+            return False
+        if _unchanged_for(row) < STALE_AFTER:
+            return True
+        status = await instances.runtime_status(child)
+        if status in ALIVE:
+            return True
+        if status is None:  # a start that did not take: start it again
+            await instances.start(SINGLE_ORCHESTRATOR, child, {"connection_id": child, "run_id": batch_id})
+            return True
+        error = {"code": "run_failed", "message": f"the run's orchestration ended ({status}) without an outcome"}
+        await asyncio.to_thread(self.fail_run, child, batch_id, error)
+        return False
+
+    def fail(self, batch_id: str, error: dict[str, str]) -> None:
+        """The batch could not go on (a step failed after its retries). Runs already working
+        finish on their own; those not begun are failed too, so the batch's totals add up."""
+        def mutate(row: dict[str, Any]):
+            if row["status"] not in J.ACTIVE:
+                return False
+            row.update(status=J.FAILED, error=error, updated_at=J.utcnow_iso())
+        row = self.jobs.update_batch(batch_id, mutate)
+        if row is None or row["status"] != J.FAILED:
+            return
+        log_event("batch.failed", batch_id=batch_id, error=error["code"])
+        not_begun = {"code": "batch_failed", "message": f"the batch failed before this run began: {error['message']}"}
+        for run in self.jobs.children(batch_id):
+            if run["status"] in (J.PENDING, J.PAUSED) and run.get("checkpoint") is None:
+                self.fail_run(run["connection_id"], batch_id, not_begun)
 
     def finish(self, batch_id: str) -> dict[str, Any]:
         def mutate(row: dict[str, Any]):

@@ -138,7 +138,7 @@ class BatchService:
 
     async def cancel(self, batch_id: str) -> dict[str, Any]:
         before = await self._transition_batch(batch_id, "cancel", status=J.CANCELLED)
-        # Terminating the batch does not stop its sub-orchestrations: end each run too.
+        # Each run is an orchestration of its own: terminating the batch stops starting them; end each run too.
         await self.orchestrations.terminate(batch_id, "batch cancelled by the user")
         for run in await self._move_runs(batch_id, {s: J.CANCELLED for s in J.ACTIVE}):
             await self.orchestrations.terminate(run["instance_id"], "batch cancelled by the user")

@@ -8,7 +8,7 @@ that the user can see and cancel.
 
 Batches: each user gets a run with connection id `{batch_id}-{index:04d}` (its emails page
 through the single-run result route) and the run id of the batch. The batch orchestration
-starts them as sub-orchestrations, at most `max_parallel` at once.
+starts them as orchestrations of their own, at most `max_parallel` at once (batch_steps.py).
 """
 from __future__ import annotations
 

@@ -3,47 +3,20 @@ activity results (no runtime, no storage): how many pages are in flight, when it
 it finishes or goes on as a new execution."""
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta, timezone
-
-import azure.durable_functions as df
-
 from devhost.durable import actions as act
 from devhost.durable.history import EventType, event
-from devhost.durable.replay import replay
 from orchestrators import extraction
+from tests.unit.orchestrators.replaying import Run, scheduled as _scheduled
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 RUN = {"connection_id": "c1", "run_id": "r1"}
-app = df.DFApp()
-app.register_functions(extraction.bp)
-HANDLE = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}["extract_mailbox"]
 
 
-class Run:
-    def __init__(self):
-        self.history, self.book, self.now = [], act.Book(), T0
-        self.result = None
-
-    def episode(self, *events):
-        self.now += timedelta(seconds=1)
-        new = [event(EventType.OrchestratorStarted, self.now), *events]
-        self.result = replay(HANDLE, instance_id="i", input_text=json.dumps(RUN),
-                             history=[dict(e, IsPlayed=True) for e in self.history] + new, parent_instance_id=None)
-        self.history += new
-        assert self.result.error is None, self.result.error
-        return self.book.plan(self.result.actions)
-
-    def done(self, task_id, value):
-        return event(EventType.TaskCompleted, self.now, TaskScheduledId=task_id, Result=json.dumps(value))
-
-
-def _scheduled(commands):
-    return [(c.task_id, c.name, json.loads(c.input)) for c in commands if isinstance(c, act.ScheduleActivity)]
+def _run() -> Run:
+    return Run("extract_mailbox", RUN)
 
 
 def _begin(run: Run, **result):
-    run.episode(event(EventType.ExecutionStarted, T0, Name="extract_mailbox", Version=None, Input=json.dumps(RUN)))
+    run.start()
     return run.episode(run.done(0, {"proceed": True, "status": "in_progress", "active": [], **result}))
 
 
@@ -51,7 +24,7 @@ IN_FLIGHT = extraction.STREAMS_IN_FLIGHT
 
 
 def test_streams_page_at_once_and_a_finished_folder_makes_room_for_the_next():
-    run = Run()
+    run = _run()
     first = _scheduled(_begin(run))
     assert [(name, data["stream"]) for _, name, data in first] == [("extract_page", None)] * IN_FLIGHT
     ids = [task_id for task_id, _, _ in first]
@@ -63,7 +36,7 @@ def test_streams_page_at_once_and_a_finished_folder_makes_room_for_the_next():
 
 
 def test_pause_lets_pages_in_flight_finish_then_pauses_and_continues_as_new():
-    run = Run()
+    run = _run()
     ids = [task_id for task_id, _, _ in _scheduled(_begin(run))]
     assert run.episode(event(EventType.EventRaised, run.now, Name="pause", Input=None)) == []
     for index, task_id in enumerate(ids[:-1]):  # no new page starts while pausing
@@ -78,7 +51,7 @@ def test_pause_lets_pages_in_flight_finish_then_pauses_and_continues_as_new():
 
 
 def test_all_folders_claimed_and_done_finishes_or_resumes_leftover_streams():
-    run = Run()
+    run = _run()
     ids = [task_id for task_id, _, _ in _scheduled(_begin(run))]
     for task_id in ids[:-1]:
         assert _scheduled(run.episode(run.done(task_id, {"exhausted": True, "status": "in_progress"}))) == []
@@ -89,13 +62,13 @@ def test_all_folders_claimed_and_done_finishes_or_resumes_leftover_streams():
 
 
 def test_a_new_execution_resumes_the_active_streams_first():
-    run = Run()
+    run = _run()
     resumed = _scheduled(_begin(run, active=[2, 5]))
     assert [data["stream"] for _, _, data in resumed] == [2, 5] + [None] * (IN_FLIGHT - 2)
 
 
 def test_a_claim_told_to_wait_for_a_mark_claims_again_only_when_a_stream_ends():
-    run = Run()
+    run = _run()
     ids = [task_id for task_id, _, _ in _scheduled(_begin(run, active=[0]))]  # stream 0: a mark
     # every claim is told to wait (the next streams are windows of the mark's folder)
     for task_id in ids[1:]:
