@@ -172,8 +172,10 @@ class ExtractionSteps:
         items = client.list_messages_page(stream["upn"], cursor).items
         return J.parse_time("receivedDateTime", items[0].get("receivedDateTime")) if items else None
 
-    def _claim(self, connection_id: str, run_id: str, plan: list[dict[str, Any]]) -> int | str | None:
-        """Take the next stream to read (planning.next_claim): its index, WAIT, or None when all are taken."""
+    def _claim(self, connection_id: str, run_id: str,
+               plan: list[dict[str, Any]]) -> tuple[int | str | None, dict[str, Any] | None]:
+        """Take the next stream to read (planning.next_claim): its index, WAIT, or None when all are
+        taken; and the job row as the claim stored it."""
         claimed: list[int | str] = []
 
         def mutate(row: dict[str, Any]):
@@ -187,8 +189,8 @@ class ExtractionSteps:
                 return False
             claim(checkpoint, index)
             claimed.append(index)
-        self.jobs.update(connection_id, mutate)
-        return claimed[0] if claimed else None
+        row = self.jobs.update(connection_id, mutate)
+        return (claimed[0] if claimed else None), row
 
     def extract_page(self, connection_id: str, run_id: str, stream: int | None = None) -> dict[str, Any]:
         """One page of one stream; `stream` None claims the next unstarted stream first.
@@ -202,12 +204,12 @@ class ExtractionSteps:
             return {"stream_done": True, "stopped": True}
         plan = self.plans.get(job["checkpoint"]["plan"])
         if stream is None:
-            stream = self._claim(connection_id, run_id, plan)
+            stream, claimed = self._claim(connection_id, run_id, plan)
             if stream is None:
                 return {"exhausted": True, "status": job["status"]}
             if stream == WAIT:
                 return {"wait": True, "status": job["status"]}
-            job = self._job(connection_id, run_id) or job
+            job = claimed or job
         key = str(stream)
         state = (job["checkpoint"].get("active") or {}).get(key)
         if state is None:  # finished by an earlier try of this activity

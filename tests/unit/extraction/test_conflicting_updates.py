@@ -45,5 +45,6 @@ def test_a_claim_reports_the_folder_it_got_after_a_conflict():
         row["checkpoint"]["active"]["0"] = {"cursor": None, "round": None, "restarts": 0}
     jobs = ConflictOnceJobs({"connection_id": "c1", "run_id": "r1", "status": J.IN_PROGRESS,
                              "checkpoint": {"plan": "p", "next": 0, "active": {}}}, meanwhile=another_claim)
-    assert _steps(jobs)._claim("c1", "r1", [{"mode": "delta"}] * 5) == 1
+    stream, row = _steps(jobs)._claim("c1", "r1", [{"mode": "delta"}] * 5)
+    assert stream == 1 and row["checkpoint"] == jobs.row["checkpoint"]  # the row as the claim stored it
     assert set(jobs.row["checkpoint"]["active"]) == {"0", "1"} and jobs.row["checkpoint"]["next"] == 2
