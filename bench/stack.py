@@ -15,6 +15,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from devhost.azurite import REPO_ROOT
+from devhost.config import with_process_defaults
 from graphsim.testing import GraphSim
 from tests.support.devhost_fixtures import DevhostProcess
 
@@ -95,7 +96,7 @@ def start_devhost(sim: GraphSim, connection_string: str, page_size: int, workdir
     """devhost on the real app, configured like the e2e tests do (tests/e2e/conftest.py)."""
     settings = workdir / "settings.json"
     settings.write_text(json.dumps({"Values": {}}))  # never a developer's local.settings.json
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVHOST_")}
+    env = with_process_defaults({k: v for k, v in os.environ.items() if not k.startswith("DEVHOST_")})
     env.update({
         "AzureWebJobsStorage": connection_string,
         "AzureFunctionsJobHost__extensions__durableTask__hubName": f"bench{uuid.uuid4().hex[:10]}",

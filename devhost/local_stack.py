@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from devhost.azurite import REPO_ROOT, start_azurite
-from devhost.config import load_settings_values
+from devhost.config import load_settings_values, with_process_defaults
 
 GRAPH_CREDENTIALS = ("TENANT_ID", "OUTLOOK_CLIENT_ID", "OUTLOOK_CLIENT_SECRET")
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     local = REPO_ROOT / ".local"
     settings_file = REPO_ROOT / "local.settings.json"
     settings = load_settings_values(settings_file) if settings_file.exists() else {}
-    env = dict(os.environ)
+    env = with_process_defaults(os.environ)
     with ExitStack() as stack:
         azurite = start_azurite(local / "azurite", local / "azurite.log")
         stack.callback(azurite.stop)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from devhost.config import ConfigError, apply_settings, load_host_config, resolve_setting_refs
+from devhost.config import ConfigError, apply_settings, load_host_config, resolve_setting_refs, with_process_defaults
 from devhost.http.routing import RouteTable, RouteTemplateError, compile_route
 
 
@@ -65,3 +65,8 @@ def test_app_setting_references_in_bindings():
     assert resolve_setting_refs("%S%", {"S": "0 */5 * * * *"}) == "0 */5 * * * *"
     with pytest.raises(ConfigError, match="%MISSING%"):
         resolve_setting_refs("%MISSING%", {})
+
+
+def test_devhost_starts_with_few_malloc_arenas_unless_told_otherwise():
+    assert with_process_defaults({"PATH": "/bin"}) == {"PATH": "/bin", "MALLOC_ARENA_MAX": "2"}
+    assert with_process_defaults({"MALLOC_ARENA_MAX": "8"})["MALLOC_ARENA_MAX"] == "8"
