@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import defaultdict
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from azure.data.tables import TableTransactionError
 
@@ -107,30 +107,38 @@ class MailWriter:
             saved.append(entry)
         return saved
 
-    def _retire(self, connection_id: str, rows: list[dict[str, Any]], purge: bool,
+    def _retire(self, connection_id: str, rows: Iterable[dict[str, Any]], purge: bool,
                 still: Callable[[dict[str, Any]], bool]) -> int:
         """Mark deleted (or, purging, delete) the rows that `still` picks, each only if unchanged since
         it was read: another stream may store the same message meanwhile (moved into its folder),
-        and then the row is read again and picked again, or not. 100 rows per transaction."""
-        retired = 0
-        for start in range(0, len(rows), TRANSACTION_ROWS):
-            chunk = [r for r in rows[start:start + TRANSACTION_ROWS] if still(r)]
-            for attempt in range(CONFLICT_ATTEMPTS):
-                if not chunk:
-                    break
-                try:
-                    if purge:
-                        retired += self.index.delete(connection_id, chunk)
-                        for row in chunk:
-                            self.blobs.delete_prefix(f"{connection_id}/{encode(row['id'])}/")
-                    else:
-                        retired += self.index.mark_deleted(connection_id, chunk, utcnow_iso())
-                    break
-                except TableTransactionError as exc:
-                    if exc.status_code != 412 or attempt == CONFLICT_ATTEMPTS - 1:
-                        raise
-                    chunk = [r for r in self.index.current(connection_id, [r["id"] for r in chunk]) if still(r)]
-        return retired
+        and then the row is read again and picked again, or not. 100 rows per transaction, taken
+        from `rows` as they come, so a folder of any size is swept in bounded memory."""
+        retired, chunk = 0, []
+        for row in rows:
+            if still(row):
+                chunk.append(row)
+            if len(chunk) == TRANSACTION_ROWS:
+                retired += self._retire_chunk(connection_id, chunk, purge, still)
+                chunk = []
+        return retired + (self._retire_chunk(connection_id, chunk, purge, still) if chunk else 0)
+
+    def _retire_chunk(self, connection_id: str, chunk: list[dict[str, Any]], purge: bool,
+                      still: Callable[[dict[str, Any]], bool]) -> int:
+        for attempt in range(CONFLICT_ATTEMPTS):
+            if not chunk:
+                return 0
+            try:
+                if purge:
+                    retired = self.index.delete(connection_id, chunk)
+                    for row in chunk:
+                        self.blobs.delete_prefix(f"{connection_id}/{encode(row['id'])}/")
+                    return retired
+                return self.index.mark_deleted(connection_id, chunk, utcnow_iso())
+            except TableTransactionError as exc:
+                if exc.status_code != 412 or attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+                chunk = [r for r in self.index.current(connection_id, [r["id"] for r in chunk]) if still(r)]
+        return 0
 
     def remove(self, connection_id: str, stream: dict[str, Any], message_ids: list[str], purge: bool) -> int:
         """Apply `@removed` items of this folder's delta."""

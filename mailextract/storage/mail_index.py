@@ -107,12 +107,13 @@ class MailIndex:
     def _versioned(self, entity: Any) -> dict[str, Any]:
         return {**self.record(entity), "etag": entity.metadata.get("etag")}
 
-    def in_folder(self, connection_id: str, user_upn: str, folder_id: str) -> list[dict[str, Any]]:
-        """Rows of one mailbox folder, with the columns a sync compares (not the content) and their ETag."""
+    def in_folder(self, connection_id: str, user_upn: str, folder_id: str) -> Iterator[dict[str, Any]]:
+        """Rows of one mailbox folder, with the columns a sync compares (not the content) and their
+        ETag, read page by page as they are consumed."""
         query = (f"PartitionKey eq {odata_literal(connection_id)} and user_upn eq {odata_literal(user_upn)} "
                  f"and folder_id eq {odata_literal(folder_id)}")
-        return [self._versioned(e) for e in self.table.query_entities(
-            query, select=["PartitionKey", "RowKey", "folder_id", "sync_round", "deleted_at", "body_blob"])]
+        return (self._versioned(e) for e in self.table.query_entities(
+            query, select=["PartitionKey", "RowKey", "folder_id", "sync_round", "deleted_at", "body_blob"]))
 
     def current(self, connection_id: str, message_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The rows of these messages as stored now, with their ETag (missing ones left out)."""

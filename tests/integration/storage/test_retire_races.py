@@ -33,7 +33,7 @@ class MovedWhileRead(MailIndex):
         return self._stale(super().current(connection_id, message_ids))
 
     def in_folder(self, connection_id, user_upn, folder_id):
-        return self._stale(super().in_folder(connection_id, user_upn, folder_id))
+        return self._stale(list(super().in_folder(connection_id, user_upn, folder_id)))
 
 
 @pytest.fixture
