@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import azure.durable_functions as df
 
+from mailextract import jobs as J
 from mailextract.extraction.service import BATCH_ORCHESTRATOR, SINGLE_ORCHESTRATOR
 
 bp = df.Blueprint()
@@ -29,8 +30,7 @@ STREAMS_IN_FLIGHT = 8
 # Transient failures (Graph still throttling after the client's own bounded wait, storage
 # hiccups) get a few more tries, spaced out; permanent ones end the run in the activity itself.
 STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=4)
-PAUSE_STATUSES = ("pausing", "paused")
-FINISHED_STATUSES = ("completed", "cancelled", "failed")
+PAUSE_STATUSES = (J.PAUSING, J.PAUSED)
 # A batch looks at its runs once a second (a slot stays free at most that long) and keeps at most
 # about 5 x 60 events of history per execution.
 BATCH_POLL_SECONDS = 1
@@ -131,7 +131,7 @@ def extract_batch(context: df.DurableOrchestrationContext):
     try:
         for _ in range(BATCH_LOOPS_PER_EXECUTION):
             step = yield context.call_activity_with_retry("batch_top_up", STEP_RETRY, {**batch, **state})
-            if step["status"] in FINISHED_STATUSES:  # cancelled (or deleted) meanwhile
+            if step["status"] in J.FINISHED:  # cancelled (or deleted) meanwhile
                 return {"status": step["status"]}
             state = {"running": step["running"], "next": step["next"]}
             if state["next"] >= batch["count"] and not state["running"]:  # every run ended (even if paused)

@@ -41,8 +41,11 @@ class RunInstances(Protocol):
 
 
 def _unchanged_for(row: dict[str, Any]) -> timedelta:
-    updated = datetime.strptime(row["updated_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-    return datetime.now(timezone.utc) - updated
+    return datetime.now(timezone.utc) - J.parse_time("updated_at", row["updated_at"])
+
+
+async def _start(instances: RunInstances, batch_id: str, child: str) -> None:
+    await instances.start(SINGLE_ORCHESTRATOR, child, {"connection_id": child, "run_id": batch_id})
 
 
 class BatchSteps:
@@ -81,7 +84,7 @@ class BatchSteps:
             if row is None or row["status"] in J.FINISHED:  # e.g. cancelled before it started
                 continue
             if await instances.runtime_status(child) is None:
-                await instances.start(SINGLE_ORCHESTRATOR, child, {"connection_id": child, "run_id": batch_id})
+                await _start(instances, batch_id, child)
             running.append(child)
         return {**gate, "running": running, "next": index}
 
@@ -95,7 +98,7 @@ class BatchSteps:
         if status in ALIVE:
             return True
         if status is None:  # a start that did not take: start it again
-            await instances.start(SINGLE_ORCHESTRATOR, child, {"connection_id": child, "run_id": batch_id})
+            await _start(instances, batch_id, child)
             return True
         error = {"code": "run_failed", "message": f"the run's orchestration ended ({status}) without an outcome"}
         await asyncio.to_thread(self.fail_run, child, batch_id, error)
