@@ -2,9 +2,9 @@
 
   table `MailMessages`: PartitionKey connection_id (one partition per mailbox run: storage.md
   2,000 entities/s per partition), RowKey the encoded message id.
-Rows are upserted (replace) 100 per entity-group transaction, so a re-run updates in place and
-never duplicates. Lists (recipients, attachments) are JSON text, capped under the 64 KiB
-string limit.
+Rows are upserted (replace) 100 per entity-group transaction (storage.table_batch), so a re-run
+updates in place and never duplicates. Lists (recipients, attachments) are JSON text, capped
+under the 64 KiB string limit.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from azure.data.tables import UpdateMode
 
 from mailextract import paging
 from mailextract.settings import Settings
-from mailextract.storage import account
+from mailextract.storage import account, table_batch
 from mailextract.storage.keys import decode, encode, odata_literal
 
 TABLE = "MailMessages"
@@ -64,15 +64,15 @@ class MailIndex:
         return account.table(TABLE, self.settings)
 
     def upsert(self, connection_id: str, records: Iterable[dict[str, Any]]) -> int:
-        ops = []
+        entities = []
         for record in records:
             entity = {"PartitionKey": connection_id, "RowKey": encode(record["id"])}
             for name, value in record.items():
                 entity[name] = _cap(value) if name in JSON_FIELDS else value
-            ops.append(("upsert", entity, {"mode": UpdateMode.REPLACE}))
-        for start in range(0, len(ops), 100):
-            self.table.submit_transaction(ops[start:start + 100])
-        return len(ops)
+            entities.append(entity)
+        for start in range(0, len(entities), table_batch.MAX_OPERATIONS):
+            table_batch.upsert(self.table, entities[start:start + table_batch.MAX_OPERATIONS])
+        return len(entities)
 
     @staticmethod
     def record(entity: Any) -> dict[str, Any]:
