@@ -98,6 +98,13 @@ class MailIndex:
             entities = []
         return [self.record(e) for e in entities], encode_page_cursor(pages.continuation_token)
 
+    def is_empty(self, connection_id: str) -> bool:
+        """True when the connection has no row at all (asks for one key; an empty page that
+        carries a continuation token is followed, as Table storage may answer one)."""
+        rows = self.table.query_entities(f"PartitionKey eq {odata_literal(connection_id)}", select=["RowKey"],
+                                         results_per_page=1)
+        return next(iter(rows), None) is None
+
     def get(self, connection_id: str, message_id: str) -> dict[str, Any] | None:
         try:
             return self.record(self.table.get_entity(connection_id, encode(message_id)))

@@ -11,6 +11,7 @@ from azure.data.tables import TableServiceClient
 from mailextract import jobs as J
 from mailextract.connections.store import ConnectionStore
 from mailextract.extraction import planning
+from mailextract.extraction.mail_writer import MailWriter
 from mailextract.extraction.steps import ExtractionSteps
 from mailextract.settings import Settings
 from mailextract.storage.jobs import JobStore
@@ -215,3 +216,28 @@ def test_a_big_folder_is_read_as_windows_after_its_mark_and_later_changes_reach_
     # the mark's deltaLink returns ids only: the changed messages were fetched with their content
     assert MailIndex(settings).get(connection_id, arrived)["subject"] == "arrived while the windows read"
     assert MailIndex(settings).get(connection_id, changed["read"])["subject"] == mailbox.message(changed["read"])["subject"]
+
+
+def test_the_first_run_of_a_connection_does_not_read_a_big_folders_rows_back(
+        graphsim_env, storage_connection_string, graphsim, split_small_folders, monkeypatch):
+    settings = Settings.from_mapping({**graphsim_env, "AzureWebJobsStorage": storage_connection_string})
+    connection_id = _connection(settings)
+    swept = []
+    sweep = MailWriter.sweep
+    monkeypatch.setattr(MailWriter, "sweep", lambda self, *args: swept.append(args[1]["mode"]) or sweep(self, *args))
+    run_id = asyncio.run(_start_sync(settings, connection_id))
+    _run_to_end(ExtractionSteps(settings=settings), connection_id, run_id)
+
+    job = JobStore(settings).get(connection_id)
+    plan = RunPlans(settings).get(job["checkpoint"]["plan"])
+    assert job["status"] == J.COMPLETED and sum(s["mode"] == "window" for s in plan) >= 2
+    assert swept == []  # an empty index has no row its windows did not store
+    assert _live(settings, connection_id) == _inbox_truth(graphsim)
+
+    mailbox = graphsim.mailbox(UPN)
+    mailbox.delete_message(next(iter(_live(settings, connection_id))))
+    mailbox.add_message("inbox", subject="after the first run")
+    next_run = asyncio.run(_start_sync(settings, connection_id))
+    _run_to_end(ExtractionSteps(settings=settings), connection_id, next_run)
+    assert JobStore(settings).get(connection_id)["messages_extracted"] <= 10  # from the mark's deltaLink
+    assert _live(settings, connection_id) == _inbox_truth(graphsim)
