@@ -3,7 +3,9 @@ Functions worker imports the app to index it). Tables and containers are created
 process, the first time a store asks for them."""
 from __future__ import annotations
 
+import os
 import threading
+import urllib.request
 
 import requests
 from azure.core.exceptions import ResourceExistsError
@@ -35,7 +37,15 @@ def _transport() -> RequestsTransport:
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    return RequestsTransport(session=session, session_owner=False)
+    if urllib.request.getproxies():  # requests matches NO_PROXY per URL: leave it to do so
+        return RequestsTransport(session=session, session_owner=False)
+    # Read requests' environment settings (CA bundle, netrc, proxies) once, not on every call:
+    # with trust_env on, requests walks os.environ and looks for a netrc file per request, several
+    # % of the process's CPU in a batch, for storage calls that need none of it. App settings do
+    # not change within a process. The CA bundle goes to the transport, which passes it per call.
+    session.trust_env = False
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return RequestsTransport(session=session, session_owner=False, connection_verify=bundle or True)
 
 
 def _service(connection: str) -> tuple[TableServiceClient, BlobServiceClient]:
