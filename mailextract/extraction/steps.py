@@ -182,10 +182,10 @@ class ExtractionSteps:
         items = client.list_messages_page(stream["upn"], cursor).items
         return J.parse_time("receivedDateTime", items[0].get("receivedDateTime")) if items else None
 
-    def _claim(self, connection_id: str, run_id: str,
-               plan: list[dict[str, Any]]) -> tuple[int | str | None, dict[str, Any] | None]:
+    def _claim(self, connection_id: str, run_id: str, plan: list[dict[str, Any]],
+               read: dict[str, Any] | None = None) -> tuple[int | str | None, dict[str, Any] | None]:
         """Take the next stream to read (planning.next_claim): its index, WAIT, or None when all are
-        taken; and the job row as the claim stored it."""
+        taken; and the job row as the claim stored it. `read`: the row as just read, if any."""
         claimed: list[int | str] = []
 
         def mutate(row: dict[str, Any]):
@@ -199,7 +199,7 @@ class ExtractionSteps:
                 return False
             claim(checkpoint, index)
             claimed.append(index)
-        row = self.jobs.update(connection_id, mutate)
+        row = self.jobs.update(connection_id, mutate, read=read)
         return (claimed[0] if claimed else None), row
 
     def extract_page(self, connection_id: str, run_id: str, stream: int | None = None) -> dict[str, Any]:
@@ -214,7 +214,7 @@ class ExtractionSteps:
             return {"stream_done": True, "stopped": True}
         plan = self.plans.get(job["checkpoint"]["plan"])
         if stream is None:
-            stream, claimed = self._claim(connection_id, run_id, plan)
+            stream, claimed = self._claim(connection_id, run_id, plan, read=job)
             if stream is None:
                 return {"exhausted": True, "status": job["status"]}
             if stream == WAIT:

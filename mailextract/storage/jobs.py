@@ -12,6 +12,7 @@ read back carry their key as `connection_id` or `batch_id`.
 """
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any, Callable
 
@@ -101,11 +102,16 @@ class JobStore:
         for start in range(0, len(ops), 100):
             self.table.submit_transaction(ops[start:start + 100])
 
-    def _update(self, kind: str, key: str, mutate: Callable[[dict[str, Any]], bool | None]) -> dict[str, Any] | None:
+    def _update(self, kind: str, key: str, mutate: Callable[[dict[str, Any]], bool | None],
+                read: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Apply `mutate` to the current row until it sticks. `mutate` returns False to leave
-        the row unchanged. Returns the row as stored (None when it does not exist)."""
+        the row unchanged. Returns the row as stored (None when it does not exist).
+
+        `read`: the row as the caller has just read it (with its ETag), tried first instead of
+        reading it again; if it is no longer current, the write conflicts and the row is read."""
+        current = copy.deepcopy(read)
         while True:
-            current = self._get(kind, key)
+            current = current or self._get(kind, key)
             if current is None:
                 return None
             if mutate(current) is False:
@@ -115,10 +121,11 @@ class JobStore:
                                          etag=current["etag"], match_condition=MatchConditions.IfNotModified)
                 return current
             except ResourceModifiedError:
-                continue
+                current = None
 
-    def update(self, connection_id: str, mutate: Callable[[dict[str, Any]], bool | None]) -> dict[str, Any] | None:
-        return self._update(JOB, connection_id, mutate)
+    def update(self, connection_id: str, mutate: Callable[[dict[str, Any]], bool | None],
+               read: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        return self._update(JOB, connection_id, mutate, read)
 
     def update_batch(self, batch_id: str, mutate: Callable[[dict[str, Any]], bool | None]) -> dict[str, Any] | None:
         return self._update(BATCH, batch_id, mutate)

@@ -18,7 +18,7 @@ class ConflictOnceJobs:
     def get(self, connection_id):
         return copy.deepcopy(self.row)
 
-    def update(self, connection_id, mutate):
+    def update(self, connection_id, mutate, read=None):
         mutate(copy.deepcopy(self.row))  # this attempt conflicts: its result is not stored
         self.meanwhile(self.row)
         current = copy.deepcopy(self.row)
