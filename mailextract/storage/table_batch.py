@@ -28,11 +28,16 @@ import uuid
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import (HttpResponseError, IncompleteReadError, ServiceRequestError,
+                                   ServiceResponseError)
 from azure.core.rest import HttpRequest
 from azure.data.tables import TableClient
 
 MAX_OPERATIONS = 100  # storage.md: at most 100 entities per transaction
+# The pipeline's retry policy never resends a POST whose connection failed (a POST need not be
+# idempotent), and a pooled keep-alive connection the server has just closed fails exactly so.
+# Insert-or-replace of the same entities is idempotent: sent again, up to this many times in all.
+SEND_ATTEMPTS = 3
 _STATUS_LINE = re.compile(rb"^HTTP/1\.1 (\d{3})", re.MULTILINE)
 _INT32 = range(-2**31, 2**31)
 _NOT_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # OData's spelling, as the SDK's
@@ -109,14 +114,21 @@ def upsert(table: TableClient, entities: Iterable[dict[str, Any]]) -> int:
         raise ValueError(f"a transaction holds at most {MAX_OPERATIONS} entities, not {len(entities)}")
     account_url, _, query = table.url.partition("?")
     batch, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
-    request = HttpRequest(
-        "POST", f"{account_url}/$batch" + (f"?{query}" if query else ""),
-        headers={"Content-Type": f"multipart/mixed; boundary={batch}", "Accept": "application/json",
-                 "DataServiceVersion": "3.0", "MaxDataServiceVersion": "3.0;NetFx"},
-        content=upsert_body(f"{account_url}/{quote(table.table_name)}", entities, batch, changeset))
-    # stream=True: the pipeline would otherwise try to decode the multipart answer as JSON
-    response = table._client.send_request(request, stream=True)  # pylint: disable=protected-access
-    body = response.read()
+    content = upsert_body(f"{account_url}/{quote(table.table_name)}", entities, batch, changeset)
+    for attempt in range(SEND_ATTEMPTS):
+        request = HttpRequest(
+            "POST", f"{account_url}/$batch" + (f"?{query}" if query else ""),
+            headers={"Content-Type": f"multipart/mixed; boundary={batch}", "Accept": "application/json",
+                     "DataServiceVersion": "3.0", "MaxDataServiceVersion": "3.0;NetFx"},
+            content=content)
+        try:
+            # stream=True: the pipeline would otherwise try to decode the multipart answer as JSON
+            response = table._client.send_request(request, stream=True)  # pylint: disable=protected-access
+            body = response.read()
+            break
+        except (ServiceRequestError, ServiceResponseError, IncompleteReadError):
+            if attempt == SEND_ATTEMPTS - 1:
+                raise
     problem = (failure(body, len(entities)) if response.status_code == 202
                else f"the transaction was answered {response.status_code}")
     if problem:

@@ -1,14 +1,20 @@
 """storage.table_batch against real Azurite: what it writes reads back through the Tables SDK
 exactly as if the SDK had written it, a second write replaces, and a refused transaction raises
-with the service's message and writes nothing."""
+with the service's message and writes nothing. A connection lost before the answer (played by a
+small local endpoint: Azurite cannot be made to drop one) makes the same transaction go again."""
 from __future__ import annotations
 
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from azure.data.tables import EdmType, EntityProperty, TableServiceClient
+from azure.core.exceptions import ServiceResponseError
+from azure.data.tables import EdmType, EntityProperty, TableClient, TableServiceClient
 
+from devhost.azurite import DEV_KEY
 from mailextract.storage import table_batch
+
 
 
 @pytest.fixture
@@ -59,3 +65,58 @@ def test_more_than_one_transaction_is_refused_before_sending(table):
         table_batch.upsert(table, entities)
     assert _rows(table, "p") == {}
     assert table_batch.upsert(table, []) == 0
+
+
+class DropsFirstConnections(BaseHTTPRequestHandler):
+    """A Table endpoint whose first `drops` transactions lose their connection before any answer
+    (what a pooled keep-alive connection closed by the server looks like), then answers each one."""
+    drops, seen = 0, []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).seen.append(body)
+        if len(self.seen) <= self.drops:
+            self.close_connection = True
+            return
+        answer = b"".join(b"--changesetresponse_1\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"
+                          for _ in range(body.count(b"\r\nPUT ")))
+        self.send_response(202)
+        self.send_header("Content-Type", "multipart/mixed; boundary=batchresponse_1")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def dropping_endpoint():
+    def serve(drops: int) -> tuple[TableClient, list[bytes]]:
+        DropsFirstConnections.drops, DropsFirstConnections.seen = drops, []
+        server = HTTPServer(("127.0.0.1", 0), DropsFirstConnections)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        port = server.server_address[1]
+        client = TableClient.from_connection_string(
+            f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_KEY};"
+            f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;", "MailMessages")
+        return client, DropsFirstConnections.seen
+    servers = []
+    yield serve
+    for server in servers:
+        server.shutdown()
+
+
+def test_a_transaction_whose_connection_dropped_is_sent_again(dropping_endpoint):
+    table, seen = dropping_endpoint(drops=2)
+    entities = [{"PartitionKey": "p", "RowKey": f"m{i}", "subject": "s"} for i in range(3)]
+    assert table_batch.upsert(table, entities) == 3
+    assert len(seen) == 3 and seen[0] == seen[1] == seen[2]  # the same transaction, whole each time
+
+
+def test_a_connection_that_keeps_dropping_is_an_error_after_the_last_attempt(dropping_endpoint):
+    table, seen = dropping_endpoint(drops=table_batch.SEND_ATTEMPTS)
+    with pytest.raises(ServiceResponseError):
+        table_batch.upsert(table, [{"PartitionKey": "p", "RowKey": "m1"}])
+    assert len(seen) == table_batch.SEND_ATTEMPTS
