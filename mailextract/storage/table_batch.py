@@ -100,9 +100,13 @@ def failure(body: bytes, operations: int) -> str | None:
         return None
     if refused is None:
         return f"the answer lists {len(statuses)} of {operations} operations"
+    return f"an operation was refused with status {refused}: {error_message(body)}"
+
+
+def error_message(body: bytes) -> str:
+    """The message of the OData error in an answer (`odata.error.message.value`)."""
     match = re.search(rb'"value"\s*:\s*"((?:[^"\\]|\\.)*)"', body)
-    detail = json.loads(b'"' + match.group(1) + b'"') if match else "no error message"
-    return f"an operation was refused with status {refused}: {detail}"
+    return json.loads(b'"' + match.group(1) + b'"') if match else "no error message"
 
 
 def upsert(table: TableClient, entities: Iterable[dict[str, Any]]) -> int:
@@ -130,7 +134,7 @@ def upsert(table: TableClient, entities: Iterable[dict[str, Any]]) -> int:
             if attempt == SEND_ATTEMPTS - 1:
                 raise
     problem = (failure(body, len(entities)) if response.status_code == 202
-               else f"the transaction was answered {response.status_code}")
+               else f"the transaction was answered {response.status_code}: {error_message(body)}")
     if problem:
         raise TableTransactionFailed(message=f"Table transaction on '{table.table_name}' failed: {problem}",
                                      response=response)

@@ -69,8 +69,9 @@ def test_more_than_one_transaction_is_refused_before_sending(table):
 
 class DropsFirstConnections(BaseHTTPRequestHandler):
     """A Table endpoint whose first `drops` transactions lose their connection before any answer
-    (what a pooled keep-alive connection closed by the server looks like), then answers each one."""
-    drops, seen = 0, []
+    (what a pooled keep-alive connection closed by the server looks like), then answers each one,
+    or refuses it whole when `refuse` is set."""
+    drops, seen, refuse = 0, [], False
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -78,10 +79,15 @@ class DropsFirstConnections(BaseHTTPRequestHandler):
         if len(self.seen) <= self.drops:
             self.close_connection = True
             return
-        answer = b"".join(b"--changesetresponse_1\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"
-                          for _ in range(body.count(b"\r\nPUT ")))
-        self.send_response(202)
-        self.send_header("Content-Type", "multipart/mixed; boundary=batchresponse_1")
+        if self.refuse:
+            answer = b'{"odata.error":{"code":"InvalidInput","message":{"lang":"en-US","value":"Bad batch."}}}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+        else:
+            answer = b"".join(b"--changesetresponse_1\r\nContent-Type: application/http\r\n\r\n"
+                              b"HTTP/1.1 204 No Content\r\n\r\n" for _ in range(body.count(b"\r\nPUT ")))
+            self.send_response(202)
+            self.send_header("Content-Type", "multipart/mixed; boundary=batchresponse_1")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
@@ -92,8 +98,8 @@ class DropsFirstConnections(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def dropping_endpoint():
-    def serve(drops: int) -> tuple[TableClient, list[bytes]]:
-        DropsFirstConnections.drops, DropsFirstConnections.seen = drops, []
+    def serve(drops: int, refuse: bool = False) -> tuple[TableClient, list[bytes]]:
+        DropsFirstConnections.drops, DropsFirstConnections.seen, DropsFirstConnections.refuse = drops, [], refuse
         server = HTTPServer(("127.0.0.1", 0), DropsFirstConnections)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -120,3 +126,20 @@ def test_a_connection_that_keeps_dropping_is_an_error_after_the_last_attempt(dro
     with pytest.raises(ServiceResponseError):
         table_batch.upsert(table, [{"PartitionKey": "p", "RowKey": "m1"}])
     assert len(seen) == table_batch.SEND_ATTEMPTS
+
+
+def test_a_transaction_on_a_missing_table_raises_the_service_message(storage_connection_string):
+    missing = TableServiceClient.from_connection_string(storage_connection_string).get_table_client(
+        f"missing{uuid.uuid4().hex[:12]}")
+    with pytest.raises(table_batch.TableTransactionFailed) as failed:
+        table_batch.upsert(missing, [{"PartitionKey": "p", "RowKey": "m1"}])
+    assert "404" in failed.value.message and "table" in failed.value.message.lower()
+
+
+def test_a_transaction_refused_whole_raises_the_status_and_message(dropping_endpoint):
+    table, seen = dropping_endpoint(drops=0, refuse=True)
+    with pytest.raises(table_batch.TableTransactionFailed) as failed:
+        table_batch.upsert(table, [{"PartitionKey": "p", "RowKey": "m1"}])
+    assert failed.value.message == ("Table transaction on 'MailMessages' failed: "
+                                    "the transaction was answered 400: Bad batch.")
+    assert len(seen) == 1  # an answer, even a refusal, is never sent again
