@@ -218,20 +218,23 @@ def test_a_big_folder_is_read_as_windows_after_its_mark_and_later_changes_reach_
     assert MailIndex(settings).get(connection_id, changed["read"])["subject"] == mailbox.message(changed["read"])["subject"]
 
 
-def test_the_first_run_of_a_connection_does_not_read_a_big_folders_rows_back(
+def test_the_first_run_of_a_connection_reads_no_folder_back_to_sweep_it(
         graphsim_env, storage_connection_string, graphsim, split_small_folders, monkeypatch):
     settings = Settings.from_mapping({**graphsim_env, "AzureWebJobsStorage": storage_connection_string})
     connection_id = _connection(settings)
-    swept = []
-    sweep = MailWriter.sweep
-    monkeypatch.setattr(MailWriter, "sweep", lambda self, *args: swept.append(args[1]["mode"]) or sweep(self, *args))
+    swept, sweep = [], MailWriter.sweep
+
+    def recording_sweep(self, connection_id, stream, *rest):
+        swept.append(stream["path"])
+        return sweep(self, connection_id, stream, *rest)
+    monkeypatch.setattr(MailWriter, "sweep", recording_sweep)
     run_id = asyncio.run(_start_sync(settings, connection_id))
     _run_to_end(ExtractionSteps(settings=settings), connection_id, run_id)
 
     job = JobStore(settings).get(connection_id)
     plan = RunPlans(settings).get(job["checkpoint"]["plan"])
     assert job["status"] == J.COMPLETED and sum(s["mode"] == "window" for s in plan) >= 2
-    assert swept == []  # an empty index has no row its windows did not store
+    assert swept == []  # an empty index has no row this run's rounds and windows did not store
     assert _live(settings, connection_id) == _inbox_truth(graphsim)
 
     mailbox = graphsim.mailbox(UPN)
