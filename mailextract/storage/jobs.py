@@ -105,7 +105,7 @@ class JobStore:
     def _update(self, kind: str, key: str, mutate: Callable[[dict[str, Any]], bool | None],
                 read: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Apply `mutate` to the current row until it sticks. `mutate` returns False to leave
-        the row unchanged. Returns the row as stored (None when it does not exist).
+        the row unchanged. Returns the row as stored, with its new ETag (None when it does not exist).
 
         `read`: the row as the caller has just read it (with its ETag), tried first instead of
         reading it again; if it is no longer current, the write conflicts and the row is read."""
@@ -117,8 +117,9 @@ class JobStore:
             if mutate(current) is False:
                 return current
             try:
-                self.table.update_entity(_to_entity(kind, key, current), mode=UpdateMode.REPLACE,
-                                         etag=current["etag"], match_condition=MatchConditions.IfNotModified)
+                stored = self.table.update_entity(_to_entity(kind, key, current), mode=UpdateMode.REPLACE,
+                                                  etag=current["etag"], match_condition=MatchConditions.IfNotModified)
+                current["etag"] = stored.get("etag") or current["etag"]  # the row as stored now
                 return current
             except ResourceModifiedError:
                 current = None

@@ -44,3 +44,10 @@ def test_a_stale_read_loses_nothing_written_meanwhile(jobs):
     stored = jobs.update(connection_id, _add_note("mine"), read=stale)
     assert stored["notes"] == "meanwhile;mine;" and stored["pages_done"] == 2
     assert jobs.get(connection_id)["notes"] == "meanwhile;mine;"
+
+
+def test_the_row_returned_carries_its_new_etag_so_it_can_be_handed_back(jobs):
+    connection_id = _run(jobs)
+    stored = jobs.update(connection_id, _add_note("a"))
+    assert stored["etag"] == jobs.get(connection_id)["etag"]
+    assert jobs.update(connection_id, _add_note("b"), read=stored)["notes"] == "a;b;"
