@@ -117,6 +117,8 @@ class Settings:
     graph_api_endpoint: str = setting("GRAPH_API_ENDPOINT", https_root_url, DEFAULT_GRAPH_ENDPOINT)
     # Graph access: Outlook allows 4 concurrent requests per app and mailbox (graph-mail.md "Limits").
     graph_max_inflight_per_mailbox: int = setting("GRAPH_MAX_INFLIGHT_PER_MAILBOX", int_between(1, 16), 4)
+    graph_app_requests_per_10_seconds: int = setting("GRAPH_APP_REQUESTS_PER_10_SECONDS",
+                                                     int_between(1, 130_000), 130_000)
     graph_max_total_wait_seconds: float = setting("GRAPH_MAX_TOTAL_WAIT_SECONDS", seconds_between(0, 3600), 300.0)
     # A few hundred with $select: big pages with bodies can time out (graph-mail.md "Listing").
     graph_page_size: int = setting("GRAPH_PAGE_SIZE", int_between(1, 1000), 100)

@@ -16,7 +16,7 @@ from mailextract.graph import cursors, mail
 from mailextract.graph.auth import MsalTokenProvider, token_provider_for
 from mailextract.graph.credentials import GraphCredentials
 from mailextract.graph.http import shared_sender
-from mailextract.graph.limiter import process_limiters
+from mailextract.graph.limiter import process_app_window, process_limiters
 from mailextract.graph.models import Attachment, DeltaPage, MailFolder, MessagePage
 from mailextract.graph.retry import RetryPolicy
 from mailextract.graph.transport import GraphTransport
@@ -49,7 +49,7 @@ class GraphClient:
         key = (credentials.tenant_id, credentials.client_id, credentials.fingerprint(),
                settings.azure_authority_host, settings.graph_api_endpoint, settings.graph_page_size,
                settings.graph_max_inflight_per_mailbox, settings.graph_max_total_wait_seconds,
-               settings.graph_request_timeout_seconds)
+               settings.graph_request_timeout_seconds, settings.graph_app_requests_per_10_seconds)
         with _clients_lock:
             client = _clients.get(key)
             if client is None:
@@ -72,6 +72,7 @@ class GraphClient:
             base_url=settings.graph_base_url,
             policy=RetryPolicy(max_total_wait=settings.graph_max_total_wait_seconds),
             request_timeout=settings.graph_request_timeout_seconds,
+            app_window=process_app_window(credentials.client_id, settings.graph_app_requests_per_10_seconds),
         )
         return cls(transport, page_size=settings.graph_page_size)
 

@@ -10,7 +10,10 @@ a run of successes raises it by one again, up to the configured maximum.
 It also keeps each mailbox under Graph's request rate, 10,000 requests per 10 minutes per app and
 mailbox (graph-mail.md): a sliding window of the request starts it granted, so a fast Graph (or
 many activities on one mailbox) waits for the window instead of being answered 429 RequestRate.
-Both limits hold per process; across instances the 429 answers and their Retry-After still rule.
+Across mailboxes, a ``RequestWindow`` per app registration keeps the process under Graph's global
+limit, 130,000 requests per 10 seconds per app (``GRAPH_APP_REQUESTS_PER_10_SECONDS``: lower it to
+the process's share when the app runs on several instances).
+These limits hold per process; across instances the 429 answers and their Retry-After still rule.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from mailextract.graph.retry import Clock, SystemClock
+
 
 GRAPH_MAILBOX_RATE = (10_000, 600.0)  # requests per seconds, per app and mailbox
+GRAPH_APP_RATE_SECONDS = 10.0  # Graph's global limit counts requests per app over 10 seconds
 
 
 @dataclass(frozen=True)
@@ -155,3 +161,50 @@ def process_limiters(max_limit: int) -> MailboxLimiters:
         if registry is None:
             registry = _process_limiters[max_limit] = MailboxLimiters(max_limit)
         return registry
+
+
+class RequestWindow:
+    """At most ``requests`` request starts in any ``seconds``: a sliding window shared by threads.
+
+    Starts only leave the window as time passes, so a caller that finds it full sleeps until the
+    oldest start leaves (through ``clock``, which unit tests make instant) instead of waiting to
+    be notified.
+    """
+
+    def __init__(self, requests: int, seconds: float, clock: Clock | None = None):
+        if requests < 1:
+            raise ValueError("requests must be >= 1")
+        self.requests, self.seconds = requests, seconds
+        self._clock = clock or SystemClock()
+        self._starts: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def take(self, timeout: float) -> bool:
+        """Count one request start, waiting for room up to ``timeout`` seconds; False if there is
+        none by then (nothing is counted)."""
+        deadline = self._clock.monotonic() + max(0.0, timeout)
+        while True:
+            with self._lock:
+                now = self._clock.monotonic()
+                while self._starts and now - self._starts[0] >= self.seconds:
+                    self._starts.popleft()
+                if len(self._starts) < self.requests:
+                    self._starts.append(now)
+                    return True
+                room_at = self._starts[0] + self.seconds
+            if room_at > deadline:
+                return False
+            self._clock.sleep(room_at - now)
+
+
+_app_windows: dict[tuple[str, int], RequestWindow] = {}
+
+
+def process_app_window(client_id: str, requests_per_10_seconds: int) -> RequestWindow:
+    """The process-wide window of one app registration (one per distinct setting value)."""
+    with _process_lock:
+        key = (client_id.lower(), requests_per_10_seconds)
+        window = _app_windows.get(key)
+        if window is None:
+            window = _app_windows[key] = RequestWindow(requests_per_10_seconds, GRAPH_APP_RATE_SECONDS)
+        return window

@@ -35,7 +35,7 @@ from mailextract.errors import (
 )
 from mailextract.graph.auth import TokenEndpointUnavailable, TokenProvider
 from mailextract.graph.http import HttpResponse, HttpSender
-from mailextract.graph.limiter import MailboxLimiters
+from mailextract.graph.limiter import MailboxLimiters, RequestWindow
 from mailextract.graph.retry import (
     ITEM_NOT_FOUND_CODES,
     RETRYABLE_THROTTLE_STATUSES,
@@ -102,6 +102,7 @@ class GraphTransport:
     clock: Clock = field(default_factory=SystemClock)
     rand: Callable[[], float] = random.random
     request_timeout: float = 120.0
+    app_window: RequestWindow | None = None  # Graph's global per-app rate (limiter.py); None: unbounded
 
     # ------------------------------------------------------------------ public helpers
     def url(self, path: str) -> str:
@@ -189,6 +190,14 @@ class GraphTransport:
                 waited = self._wait_or_give_up(last, attempts, failures, waited, mailbox, call)
                 continue
 
+            wait_start = self.clock.monotonic()
+            window = self.app_window
+            room = window is None or window.take(timeout=max(0.0, self.policy.max_total_wait - waited))
+            waited += self.clock.monotonic() - wait_start
+            if not room:
+                raise Throttled(mailbox=mailbox, call=call, attempts=attempts, waited_seconds=waited,
+                                reason=f"the app's request rate ({window.requests} per {window.seconds:g} s "
+                                       f"in this process) is used up within the wait budget")
             wait_start = self.clock.monotonic()
             slot = limiter.acquire(timeout=max(0.0, self.policy.max_total_wait - waited))
             waited += self.clock.monotonic() - wait_start

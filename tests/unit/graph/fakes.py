@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from mailextract.graph.limiter import MailboxLimiters
+from mailextract.graph.limiter import MailboxLimiters, RequestWindow
 from mailextract.graph.retry import RetryPolicy
 from mailextract.graph.transport import GraphTransport
 
@@ -136,7 +136,8 @@ class FakeSender:
 
 def make_transport(sender: FakeSender, *, clock: FakeClock | None = None, tokens: FakeTokens | None = None,
                    limiters: MailboxLimiters | None = None, max_total_wait: float = 300.0,
-                   max_attempts: int = 12, rand: Callable[[], float] = lambda: 0.5) -> GraphTransport:
+                   max_attempts: int = 12, rand: Callable[[], float] = lambda: 0.5,
+                   app_window: RequestWindow | None = None) -> GraphTransport:
     return GraphTransport(
         sender=sender,
         tokens=tokens or FakeTokens(),
@@ -145,6 +146,7 @@ def make_transport(sender: FakeSender, *, clock: FakeClock | None = None, tokens
         policy=RetryPolicy(max_total_wait=max_total_wait, max_attempts=max_attempts),
         clock=clock or FakeClock(),
         rand=rand,
+        app_window=app_window,
     )
 
 

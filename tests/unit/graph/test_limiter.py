@@ -1,9 +1,12 @@
-"""Adaptive per-mailbox limiter: cap, halving on MailboxConcurrency, recovery, sharing."""
+"""Adaptive per-mailbox limiter: cap, halving on MailboxConcurrency, recovery, sharing; the app's
+request window."""
 
 import threading
 import time
 
-from mailextract.graph.limiter import AdaptiveLimiter, MailboxLimiters, process_limiters
+from mailextract.graph.limiter import (AdaptiveLimiter, MailboxLimiters, RequestWindow, process_app_window,
+                                      process_limiters)
+from tests.unit.graph.fakes import FakeClock as InstantClock  # monotonic() and an instant sleep()
 
 
 def test_at_most_the_limit_is_granted():
@@ -143,3 +146,42 @@ def test_a_waiter_on_the_rate_window_is_granted_when_the_window_moves():
 def test_graphs_mailbox_rate_is_the_default():
     limiter = AdaptiveLimiter("a", 4)
     assert (limiter.rate_requests, limiter.rate_seconds) == (10_000, 600.0)
+
+
+# --- the app's request window (Graph's global limit per app) ---------------------------------
+def test_an_app_window_grants_its_requests_then_refuses_without_counting():
+    clock = InstantClock()
+    window = RequestWindow(3, 10.0, clock=clock)
+    granted = []
+    for _ in range(4):  # starts at t = 0, 1, 2; the fourth finds the window full
+        granted.append(window.take(timeout=0))
+        clock.sleep(1.0)
+    assert granted == [True, True, True, False]
+    clock.sleep(5.9)  # t = 9.9
+    assert window.take(timeout=0) is False  # the start at t=0 is still inside the window
+    clock.sleep(0.1)  # t = 10: it left
+    assert window.take(timeout=0) is True and window.take(timeout=0) is False
+
+
+def test_a_caller_with_time_left_sleeps_until_the_oldest_start_leaves():
+    clock = InstantClock()
+    window = RequestWindow(2, 10.0, clock=clock)
+    window.take(timeout=0)
+    clock.sleep(4.0)
+    window.take(timeout=0)
+    clock.sleeps.clear()
+    assert window.take(timeout=30) is True
+    assert clock.sleeps == [6.0]  # until the start at t=0 is 10 s old, not a full window
+
+
+def test_a_caller_whose_budget_ends_first_is_refused_at_once():
+    clock = InstantClock()
+    window = RequestWindow(1, 10.0, clock=clock)
+    window.take(timeout=0)
+    assert window.take(timeout=5) is False and clock.sleeps == []
+
+
+def test_one_app_window_per_app_registration_in_a_process():
+    assert process_app_window("App-1", 500) is process_app_window("app-1", 500)
+    assert process_app_window("app-1", 500) is not process_app_window("app-2", 500)
+    assert process_app_window("app-1", 500).requests == 500

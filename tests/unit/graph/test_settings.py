@@ -26,6 +26,7 @@ def test_values_are_read_and_trailing_slashes_stripped():
         "GRAPH_API_ENDPOINT": "https://graph.microsoft.us/",
         "GRAPH_MAX_INFLIGHT_PER_MAILBOX": "2", "GRAPH_MAX_TOTAL_WAIT_SECONDS": "12.5",
         "GRAPH_PAGE_SIZE": "250", "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "GRAPH_APP_REQUESTS_PER_10_SECONDS": "20000",
     })
     assert s.tenant_id == "t1" and s.outlook_client_id == "c1" and s.outlook_client_secret == "s3cret"
     assert s.azure_authority_host == "https://login.microsoftonline.us"
@@ -33,6 +34,7 @@ def test_values_are_read_and_trailing_slashes_stripped():
     assert s.graph_scope == "https://graph.microsoft.us/.default"
     assert (s.graph_max_inflight_per_mailbox, s.graph_max_total_wait_seconds, s.graph_page_size) == (2, 12.5, 250)
     assert s.azure_web_jobs_storage == "UseDevelopmentStorage=true"
+    assert s.graph_app_requests_per_10_seconds == 20_000
 
 
 def test_a_simulator_endpoint_with_a_port_is_accepted():
@@ -55,6 +57,7 @@ def test_blank_values_take_the_default():
         ("GRAPH_API_ENDPOINT", "https://host:notaport", "port"),
         ("GRAPH_MAX_INFLIGHT_PER_MAILBOX", "0", "between 1 and 16"),
         ("GRAPH_MAX_INFLIGHT_PER_MAILBOX", "four", "integer"),
+        ("GRAPH_APP_REQUESTS_PER_10_SECONDS", "130001", "between 1 and 130000"),
         ("GRAPH_PAGE_SIZE", "1001", "between 1 and 1000"),
         ("GRAPH_PAGE_SIZE", "2.5", "integer"),
         ("GRAPH_MAX_TOTAL_WAIT_SECONDS", "-1", "between"),

@@ -8,7 +8,7 @@ import pytest
 from mailextract.errors import (AccessDenied, AuthenticationFailed, DeltaExpired, GraphError, GraphUnavailable,
                                 InvalidRequest, MailboxNotFound, Throttled)
 from mailextract.graph.auth import TokenEndpointUnavailable
-from mailextract.graph.limiter import MailboxLimiters
+from mailextract.graph.limiter import MailboxLimiters, RequestWindow
 from tests.unit.graph.fakes import (BASE, FakeClock, FakeResponse, FakeSender, FakeTokens, UnseekableSink,
                                     connection_reset, graph_error, make_transport)
 
@@ -215,3 +215,23 @@ def test_503_with_retry_after_is_pacing_but_exhaustion_is_graph_unavailable():
     with pytest.raises(GraphUnavailable) as info:
         make_transport(sender, clock=clock, max_attempts=2, max_total_wait=35).get_json(URL, mailbox=UPN)
     assert clock.sleeps == [10.0, 10.0, 10.0] and info.value.status == 503
+
+
+def test_the_apps_request_window_paces_calls_across_mailboxes():
+    clock = FakeClock()
+    sender = FakeSender([OK, OK, OK])
+    t = make_transport(sender, clock=clock, app_window=RequestWindow(2, 10.0, clock=clock))
+    for upn in ("a@contoso.com", "b@contoso.com", "c@contoso.com"):
+        assert t.get_json(f"{BASE}/users/{upn}/messages", mailbox=upn) == OK.json()
+    assert clock.sleeps == [10.0] and len(sender.sent) == 3  # the third waited for the window
+
+
+def test_a_full_app_window_beyond_the_wait_budget_is_a_typed_throttle():
+    clock = FakeClock()
+    sender = FakeSender([OK])
+    t = make_transport(sender, clock=clock, max_total_wait=5.0, app_window=RequestWindow(1, 10.0, clock=clock))
+    t.get_json(URL, mailbox=UPN)
+    with pytest.raises(Throttled) as info:
+        t.get_json(URL, mailbox="b@contoso.com")
+    assert "the app's request rate (1 per 10 s in this process)" in str(info.value)
+    assert len(sender.sent) == 1 and clock.sleeps == []
