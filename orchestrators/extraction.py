@@ -110,7 +110,7 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
         if not context.is_replaying:
             log.warning("run %s of connection %s failed in a step", run["run_id"], run["connection_id"])
         yield context.call_activity("fail_extraction", {**run, "error": _error_of(exc)})
-        return {"status": "failed"}
+        return {"status": J.FAILED}
 
 
 def _page(context: df.DurableOrchestrationContext, run: dict, stream: int | None):
@@ -142,6 +142,6 @@ def extract_batch(context: df.DurableOrchestrationContext):
             yield context.create_timer(context.current_utc_datetime + timedelta(seconds=BATCH_POLL_SECONDS))
     except Exception as exc:  # a step failed after its retries: the batch ends failed, visibly
         yield context.call_activity("fail_batch", {"batch_id": batch["batch_id"], "error": _error_of(exc)})
-        return {"status": "failed"}
+        return {"status": J.FAILED}
     context.continue_as_new({**batch, **state})
     return None

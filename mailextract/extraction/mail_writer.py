@@ -19,11 +19,11 @@ from azure.data.tables import TableTransactionError
 
 from mailextract.graph import GraphClient
 from mailextract.jobs import ExtractionOptions, utcnow_iso
+from mailextract.storage import table_batch
 from mailextract.storage.keys import encode
 from mailextract.storage.mail_blobs import MailBlobs, attachment_blob_name, pack_folder
 from mailextract.storage.mail_index import MailIndex
 
-TRANSACTION_ROWS = 100  # an entity group transaction holds at most 100 entities (storage.md)
 CONFLICT_ATTEMPTS = 5
 
 
@@ -117,7 +117,7 @@ class MailWriter:
         for row in rows:
             if still(row):
                 chunk.append(row)
-            if len(chunk) == TRANSACTION_ROWS:
+            if len(chunk) == table_batch.MAX_OPERATIONS:
                 retired += self._retire_chunk(connection_id, chunk, purge, still)
                 chunk = []
         return retired + (self._retire_chunk(connection_id, chunk, purge, still) if chunk else 0)

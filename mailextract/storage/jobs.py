@@ -23,7 +23,7 @@ from azure.data.tables import UpdateMode
 from mailextract.errors import JobConflict
 from mailextract.jobs import ACTIVE
 from mailextract.settings import Settings
-from mailextract.storage import account
+from mailextract.storage import account, table_batch
 from mailextract.storage.keys import odata_literal
 
 TABLE = "ExtractionJobs"
@@ -98,9 +98,9 @@ class JobStore:
 
     def put_runs(self, records: dict[str, dict[str, Any]]) -> None:
         """Create the runs of a new batch (their ids are new: plain upserts, 100 per transaction)."""
-        ops = [("upsert", _to_entity(JOB, key, rec), {"mode": UpdateMode.REPLACE}) for key, rec in records.items()]
-        for start in range(0, len(ops), 100):
-            self.table.submit_transaction(ops[start:start + 100])
+        entities = [_to_entity(JOB, key, rec) for key, rec in records.items()]
+        for transaction in table_batch.transactions(entities):
+            table_batch.upsert(self.table, transaction)
 
     def _update(self, kind: str, key: str, mutate: Callable[[dict[str, Any]], bool | None],
                 read: dict[str, Any] | None = None) -> dict[str, Any] | None:

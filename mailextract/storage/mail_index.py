@@ -70,8 +70,8 @@ class MailIndex:
             for name, value in record.items():
                 entity[name] = _cap(value) if name in JSON_FIELDS else value
             entities.append(entity)
-        for start in range(0, len(entities), table_batch.MAX_OPERATIONS):
-            table_batch.upsert(self.table, entities[start:start + table_batch.MAX_OPERATIONS])
+        for transaction in table_batch.transactions(entities):
+            table_batch.upsert(self.table, transaction)
         return len(entities)
 
     @staticmethod
@@ -161,7 +161,7 @@ class MailIndex:
     def delete_partition(self, connection_id: str) -> int:
         keys = [e["RowKey"] for e in self.table.query_entities(
             f"PartitionKey eq {odata_literal(connection_id)}", select=["RowKey"])]
-        for start in range(0, len(keys), 100):
+        for transaction in table_batch.transactions(keys):
             self.table.submit_transaction([("delete", {"PartitionKey": connection_id, "RowKey": k})
-                                           for k in keys[start:start + 100]])
+                                           for k in transaction])
         return len(keys)

@@ -25,7 +25,7 @@ import json
 import math
 import re
 import uuid
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, TypeVar
 from urllib.parse import quote
 
 from azure.core.exceptions import (HttpResponseError, IncompleteReadError, ServiceRequestError,
@@ -41,6 +41,15 @@ SEND_ATTEMPTS = 3
 _STATUS_LINE = re.compile(rb"^HTTP/1\.1 (\d{3})", re.MULTILINE)
 _INT32 = range(-2**31, 2**31)
 _NOT_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # OData's spelling, as the SDK's
+
+
+T = TypeVar("T")
+
+
+def transactions(items: list[T]) -> Iterator[list[T]]:
+    """Consecutive slices of `items` that each fit one transaction."""
+    for start in range(0, len(items), MAX_OPERATIONS):
+        yield items[start:start + MAX_OPERATIONS]
 
 
 class TableTransactionFailed(HttpResponseError):
