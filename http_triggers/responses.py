@@ -1,7 +1,10 @@
 """JSON in and out for every route, and the one place typed errors become HTTP statuses.
 
-Error bodies: {"error": {"code": "...", "message": "..."}}. Unexpected exceptions answer 500
-with a generic message; the trace goes to the log, never to the caller.
+Error bodies: {"error": {"code": "...", "message": "..."}}. Azure Storage out of reach (no
+connection, a dropped connection, or its documented transient 500 InternalError / 503 ServerBusy
+after the SDK's own retries) answers 503 `storage_unavailable` with Retry-After, not 500: it is
+an outage of a dependency the caller can wait out, not a defect of the service. Unexpected exceptions
+answer 500 with a generic message; the trace goes to the log, never to the caller.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import azure.functions as func
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from mailextract.errors import (EncryptionKeyMissing, InvalidRequest, JobConflict, JobNotFound,
                                 MailExtractionError, MissingCredentials, SettingsError)
@@ -27,12 +31,23 @@ STATUS_BY_ERROR: list[tuple[type[MailExtractionError], int]] = [
 ]
 
 
-def json_response(body: Any, status: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+STORAGE_RETRY_AFTER_SECONDS = 5
+TRANSIENT_STORAGE_STATUSES = (500, 503)  # Azure Storage's InternalError and ServerBusy: "retry"
 
 
-def error_response(status: int, code: str, message: str) -> func.HttpResponse:
-    return json_response({"error": {"code": code, "message": message}}, status)
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json", headers=headers)
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return json_response({"error": {"code": code, "message": message}}, status, headers)
+
+
+def storage_unavailable(exc: Exception) -> bool:
+    """Whether an exception says Azure Storage could not serve the call now (worth retrying)."""
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return True
+    return isinstance(exc, HttpResponseError) and exc.status_code in TRANSIENT_STORAGE_STATUSES
 
 
 def json_body(req: func.HttpRequest) -> Any:
@@ -65,6 +80,11 @@ async def respond_with(render: Callable[[Any], func.HttpResponse],
         if code >= 500:
             log.warning("request failed: %s: %s", exc.code, exc)
         return error_response(code, exc.code, str(exc))
-    except Exception:
+    except Exception as exc:
+        if storage_unavailable(exc):
+            log.warning("storage unavailable: %s: %s", type(exc).__name__, exc)
+            return error_response(503, "storage_unavailable", "Azure Storage could not be reached; retry the "
+                                  "request later",
+                                  {"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)})
         log.exception("unexpected error")
         return error_response(500, "internal_error", "the service failed to handle this request; it was logged")
