@@ -205,6 +205,7 @@ class GraphTransport:
                 raise Throttled(mailbox=mailbox, call=call, attempts=attempts, waited_seconds=waited,
                                 reason=f"no free request slot for the mailbox (limit {limiter.limit}) within the wait budget")
             concurrency_throttled = False
+            holding = True
             try:
                 headers = {"Authorization": f"Bearer {token}", "Prefer": prefer_value}
                 if accept:
@@ -217,6 +218,11 @@ class GraphTransport:
                         raise GraphUnavailable(mailbox=mailbox, call=call, attempts=attempts, waited_seconds=waited,
                                                reason="TLS certificate verification failed (check REQUESTS_CA_BUNDLE)") from None
                     raise _Retry(f"connection error: {type(exc).__name__}", throttled=False) from None
+                if not stream:
+                    # The whole answer has arrived, so the request is over at Graph: free the slot
+                    # before parsing it, letting the next request start while this one is decoded.
+                    holding = False
+                    limiter.release(slot)
                 try:
                     status = response.status_code
                     if 200 <= status < 300:
@@ -258,7 +264,8 @@ class GraphTransport:
             except _Retry as retry:
                 last = retry
             finally:
-                limiter.release(slot)
+                if holding:
+                    limiter.release(slot)
             failures += 0 if last.is_pacing else 1
             waited = self._wait_or_give_up(last, attempts, failures, waited, mailbox, call)
 

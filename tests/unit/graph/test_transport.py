@@ -67,6 +67,39 @@ def test_mailbox_concurrency_halves_the_mailbox_limit_then_retries():
     assert limiters.for_mailbox(UPN).in_flight == 0
 
 
+class SlotWatchingResponse(FakeResponse):
+    """Notes how many of the mailbox's request slots are taken while the answer is read."""
+
+    def __init__(self, limiters: MailboxLimiters, **kwargs):
+        super().__init__(200, **kwargs)
+        self.limiter = limiters.for_mailbox(UPN)
+        self.in_flight_while_read: list[int] = []
+
+    def json(self):
+        self.in_flight_while_read.append(self.limiter.in_flight)
+        return super().json()
+
+    def iter_content(self, chunk_size: int = 1):
+        self.in_flight_while_read.append(self.limiter.in_flight)
+        return super().iter_content(chunk_size)
+
+
+def test_a_json_answer_frees_its_slot_before_it_is_parsed():
+    limiters = MailboxLimiters(4)
+    answer = SlotWatchingResponse(limiters, body={"value": []})
+    make_transport(FakeSender([answer]), limiters=limiters).get_json(URL, mailbox=UPN)
+    assert answer.in_flight_while_read == [0]  # downloaded whole: the next request may start
+
+
+def test_a_streamed_download_holds_its_slot_until_the_body_is_read():
+    limiters = MailboxLimiters(4)
+    answer = SlotWatchingResponse(limiters, content=b"MIME")
+    sink = io.BytesIO()
+    make_transport(FakeSender([answer]), limiters=limiters).download(f"{URL}/m1/$value", sink, mailbox=UPN)
+    assert answer.in_flight_while_read == [1] and sink.getvalue() == b"MIME"
+    assert limiters.for_mailbox(UPN).in_flight == 0
+
+
 def test_401_refreshes_the_token_once_and_retries_once():
     tokens = FakeTokens()
     clock = FakeClock()
