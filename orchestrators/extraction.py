@@ -18,7 +18,9 @@ import azure.durable_functions as df
 
 from mailextract import jobs as J
 from mailextract.extraction.service import BATCH_ORCHESTRATOR, SINGLE_ORCHESTRATOR
+from orchestrators import history_timestamps
 
+history_timestamps.install()  # replays parse each history timestamp once, not once per episode
 bp = df.Blueprint()
 log = logging.getLogger("mailextract.orchestrators")
 
