@@ -17,7 +17,7 @@ import azure.functions as func
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from mailextract.errors import (EncryptionKeyMissing, InvalidRequest, JobConflict, JobNotFound,
-                                MailExtractionError, MissingCredentials, SettingsError)
+                                MailExtractionError, MissingCredentials, RuntimeUnavailable, SettingsError)
 
 log = logging.getLogger("http_triggers")
 
@@ -28,6 +28,7 @@ STATUS_BY_ERROR: list[tuple[type[MailExtractionError], int]] = [
     (JobConflict, 409),
     (EncryptionKeyMissing, 503),
     (SettingsError, 503),
+    (RuntimeUnavailable, 503),
 ]
 
 

@@ -80,6 +80,12 @@ class JobNotFound(MailExtractionError):
     code = "not_found"
 
 
+class RuntimeUnavailable(MailExtractionError):
+    """The Durable Functions runtime did not accept a new orchestration (the run is marked failed)."""
+
+    code = "runtime_unavailable"
+
+
 class InstanceNotFound(MailExtractionError):
     """The orchestration instance does not exist (yet): e.g. a batch run not started so far."""
 

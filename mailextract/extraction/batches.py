@@ -16,9 +16,10 @@ from typing import Any
 
 from mailextract import jobs as J
 from mailextract.errors import InvalidRequest, JobNotFound
+from mailextract.extraction.batch_steps import BatchSteps
 from mailextract.extraction.requests import BatchStartRequest
-from mailextract.extraction.service import (BATCH_ORCHESTRATOR, ExtractionService, Orchestrations,
-                                            child_connection_id, run_view)
+from mailextract.extraction.service import (BATCH_ORCHESTRATOR, START_FAILED, ExtractionService, Orchestrations,
+                                            child_connection_id, fail_unstarted, run_view, start_orchestration)
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
@@ -85,8 +86,13 @@ class BatchService:
             "credential": credential, "checkpoint": None, "error": None, "created_at": now, "updated_at": now}
             for i, upn in enumerate(request.user_upns)}
         await self._io(self.jobs.put_runs, runs)
-        await self.orchestrations.start(BATCH_ORCHESTRATOR, batch_id,
-                                        {"batch_id": batch_id, "count": len(runs), "max_parallel": parallel})
+        def fail() -> None:  # the batch and every run of it fail; the batch's secret is forgotten
+            steps = BatchSteps(fail_run=lambda child, run_id, error: fail_unstarted(self.jobs, child, run_id, error),
+                               settings=self.settings, jobs=self.jobs, vault=self.vault)
+            steps.fail(batch_id, START_FAILED)
+            self.vault.forget(credential)
+        await start_orchestration(self.orchestrations, BATCH_ORCHESTRATOR, batch_id,
+                                  {"batch_id": batch_id, "count": len(runs), "max_parallel": parallel}, fail)
         return {"batch_id": batch_id, "status": J.PENDING,
                 "users": [{"user_upn": r["user_upn"], "connection_id": cid} for cid, r in runs.items()],
                 "status_url": f"{base_url}/api/emails/extract/batch/status/{batch_id}"}

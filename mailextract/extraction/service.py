@@ -4,7 +4,10 @@ The HTTP triggers parse the request, call one method here and turn the result (o
 error) into JSON. Orchestrations are reached through the `Orchestrations` port, which the
 triggers adapt from the Durable client. Job state is written before an orchestration is told
 anything, so status always reads from Table storage and a crash between the two leaves a run
-that the user can see and cancel.
+that the user can see and cancel. When the runtime refuses the start, the run is failed at once
+(`start_failed`) and the caller gets 503 `runtime_unavailable`: it can start the run again
+instead of finding it `pending` for good. Had the start in fact taken (its answer lost), the
+orchestration finds its run finished and ends without reading anything.
 
 Batches: each user gets a run with connection id `{batch_id}-{index:04d}` (its emails page
 through the single-run result route) and the run id of the batch. The batch orchestration
@@ -13,12 +16,13 @@ starts them as orchestrations of their own, at most `max_parallel` at once (batc
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from urllib.parse import quote
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from mailextract import jobs as J
-from mailextract.errors import InstanceNotFound, JobNotFound
+from mailextract.errors import InstanceNotFound, JobNotFound, RuntimeUnavailable
 from mailextract.extraction.requests import BatchStartRequest, StartRequest, page_limit
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
@@ -26,6 +30,8 @@ from mailextract.storage.jobs import JobStore
 from mailextract.storage.keys import validate_connection_id
 from mailextract.storage.mail_index import MailIndex
 from mailextract.vault import CredentialVault
+
+log = logging.getLogger("mailextract.extraction")
 
 SINGLE_ORCHESTRATOR = "extract_mailbox"
 BATCH_ORCHESTRATOR = "extract_batch"
@@ -45,6 +51,35 @@ def status_url(base_url: str, connection_id: str) -> str:
 
 def single_instance_id(run_id: str) -> str:
     return f"extract-{run_id}"
+
+
+START_FAILED = {"code": "start_failed",
+                "message": "the Durable Functions runtime did not accept the run's orchestration; nothing was read"}
+
+
+def fail_unstarted(jobs: JobStore, connection_id: str, run_id: str, error: dict[str, str]) -> None:
+    """Fail a run that is still `pending` under `run_id` (its orchestration never began)."""
+    def mutate(row: dict[str, Any]):
+        if row.get("run_id") != run_id or row["status"] != J.PENDING:
+            return False
+        row.update(status=J.FAILED, error=error, updated_at=J.utcnow_iso())
+    jobs.update(connection_id, mutate)
+
+
+async def start_orchestration(orchestrations: Orchestrations, orchestrator: str, instance_id: str,
+                              payload: dict[str, Any], fail: Callable[[], None]) -> None:
+    """Start an orchestration whose job row is stored; if the runtime refuses, call `fail`
+    (which marks the row failed) and raise RuntimeUnavailable."""
+    try:
+        await orchestrations.start(orchestrator, instance_id, payload)
+    except Exception as exc:
+        log.warning("the runtime refused to start %s: %s: %s", instance_id, type(exc).__name__, exc)
+        try:
+            await asyncio.to_thread(fail)
+        except Exception:  # storage is down too: the row stays pending, which the user can cancel
+            log.exception("could not mark %s failed after its start was refused", instance_id)
+        raise RuntimeUnavailable("the Durable Functions runtime did not accept the run, which is marked failed; "
+                                 "start it again later") from None
 
 
 def child_connection_id(batch_id: str, index: int) -> str:
@@ -142,8 +177,11 @@ class ExtractionService:
         except Exception:
             await self._io(self.vault.forget, credential)
             raise
-        await self.orchestrations.start(SINGLE_ORCHESTRATOR, record["instance_id"],
-                                        {"connection_id": connection_id, "run_id": run_id})
+        def fail() -> None:
+            fail_unstarted(self.jobs, connection_id, run_id, START_FAILED)
+            self.vault.forget(credential)
+        await start_orchestration(self.orchestrations, SINGLE_ORCHESTRATOR, record["instance_id"],
+                                  {"connection_id": connection_id, "run_id": run_id}, fail)
         return {"connection_id": connection_id, "status": J.PENDING,
                 "status_url": status_url(base_url, connection_id)}
 

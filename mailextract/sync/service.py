@@ -17,8 +17,9 @@ from typing import Any
 from mailextract import jobs as J
 from mailextract.connections.schedule import to_iso
 from mailextract.connections.store import ConnectionStore
-from mailextract.errors import JobConflict, JobNotFound
-from mailextract.extraction.service import SINGLE_ORCHESTRATOR, Orchestrations, status_url
+from mailextract.errors import JobConflict, JobNotFound, RuntimeUnavailable
+from mailextract.extraction.service import (SINGLE_ORCHESTRATOR, START_FAILED, Orchestrations, fail_unstarted,
+                                            start_orchestration, status_url)
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
@@ -65,17 +66,19 @@ class SyncService:
             "purge_deleted": bool(options.get("purge_deleted")), "credential": connection["credential"],
             "credential_owner": "connection", "checkpoint": None, "error": None, "created_at": now, "updated_at": now}
         await asyncio.to_thread(self.jobs.create_run, connection_id, record)
-        await self.orchestrations.start(SINGLE_ORCHESTRATOR, record["instance_id"],
-                                        {"connection_id": connection_id, "run_id": run_id})
+        await start_orchestration(self.orchestrations, SINGLE_ORCHESTRATOR, record["instance_id"],
+                                  {"connection_id": connection_id, "run_id": run_id},
+                                  lambda: fail_unstarted(self.jobs, connection_id, run_id, START_FAILED))
         log_event("sync.started", connection_id=connection_id, run_id=run_id, trigger=trigger,
                   mailboxes=len(connection["mailboxes"]))
         return {"connection_id": connection_id, "status": J.PENDING,
                 "status_url": status_url(base_url, connection_id)}
 
     async def start_due(self, now: datetime | None = None) -> dict[str, list[str]]:
-        """Start every enabled connection that is due; report which started and which were busy."""
+        """Start every enabled connection that is due; report which started, which were busy and
+        which the runtime refused (that run shows `failed`; the next sync is at the next interval)."""
         now = now or datetime.now(timezone.utc)
-        started, busy = [], []
+        started, busy, refused = [], [], []
         for connection in await asyncio.to_thread(self.connections.due, now):
             connection_id = connection["id"]
             interval = timedelta(seconds=connection["interval_seconds"])
@@ -89,4 +92,7 @@ class SyncService:
             except JobConflict:
                 busy.append(connection_id)
                 log_event("sync.skipped", connection_id=connection_id, reason="a run of this connection is active")
-        return {"started": started, "busy": busy}
+            except RuntimeUnavailable:
+                refused.append(connection_id)
+                log_event("sync.skipped", connection_id=connection_id, reason="the runtime refused the start")
+        return {"started": started, "busy": busy, "refused": refused}

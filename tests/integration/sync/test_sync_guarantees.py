@@ -12,6 +12,7 @@ from mailextract import jobs as J
 from mailextract.connections.store import ConnectionStore
 from mailextract.extraction import planning
 from mailextract.extraction.mail_writer import MailWriter
+from mailextract.extraction.service import START_FAILED
 from mailextract.extraction.steps import ExtractionSteps
 from mailextract.settings import Settings
 from mailextract.storage.jobs import JobStore
@@ -42,6 +43,13 @@ class RecordingOrchestrations:
 
     async def terminate(self, instance_id, reason):
         raise AssertionError("not expected")
+
+
+class RefusingOrchestrations(RecordingOrchestrations):
+    """The runtime refusing every start, as the durable client does when the host is down."""
+
+    async def start(self, orchestrator, instance_id, payload):
+        raise Exception("Cannot connect to host 127.0.0.1:7071")
 
 
 class CrashOnceBeforeSavingDeltaLink(SyncStateStore):
@@ -149,6 +157,14 @@ def test_two_timer_ticks_at_once_start_one_sync(settings):
     assert JobStore(settings).get(connection_id)["status"] == J.PENDING
     next_due = ConnectionStore(settings).get(connection_id)["next_sync_at"]
     assert next_due > J.utcnow_iso()  # not due again before its interval
+
+
+def test_a_sync_the_runtime_refuses_is_failed_and_the_tick_goes_on(settings):
+    connection_id = _connection(settings)
+    ticked = asyncio.run(SyncService(RefusingOrchestrations(), settings=settings).start_due())
+    assert connection_id in ticked["refused"] and connection_id not in ticked["started"]
+    row = JobStore(settings).get(connection_id)
+    assert (row["kind"], row["status"], row["error"]) == ("sync", J.FAILED, START_FAILED)
 
 
 # --- big folders read as date windows --------------------------------------------------------
