@@ -57,13 +57,19 @@ START_FAILED = {"code": "start_failed",
                 "message": "the Durable Functions runtime did not accept the run's orchestration; nothing was read"}
 
 
-def fail_unstarted(jobs: JobStore, connection_id: str, run_id: str, error: dict[str, str]) -> None:
-    """Fail a run that is still `pending` under `run_id` (its orchestration never began)."""
+def fail_unstarted(jobs: JobStore, connection_id: str, run_id: str, error: dict[str, str]) -> dict[str, Any] | None:
+    """Fail a run that is still `pending` under `run_id` (its orchestration never began); the
+    failed row, or None when there was no such run."""
+    failed = []
+
     def mutate(row: dict[str, Any]):
+        failed.clear()
         if row.get("run_id") != run_id or row["status"] != J.PENDING:
             return False
         row.update(status=J.FAILED, error=error, updated_at=J.utcnow_iso())
-    jobs.update(connection_id, mutate)
+        failed.append(True)
+    row = jobs.update(connection_id, mutate)
+    return row if failed else None
 
 
 async def start_orchestration(orchestrations: Orchestrations, orchestrator: str, instance_id: str,

@@ -66,9 +66,12 @@ class SyncService:
             "purge_deleted": bool(options.get("purge_deleted")), "credential": connection["credential"],
             "credential_owner": "connection", "checkpoint": None, "error": None, "created_at": now, "updated_at": now}
         await asyncio.to_thread(self.jobs.create_run, connection_id, record)
+        def fail() -> None:  # the connection shows the failed sync, as after any sync that ends
+            failed = fail_unstarted(self.jobs, connection_id, run_id, START_FAILED)
+            if failed:
+                record_outcome(failed, self.connections)
         await start_orchestration(self.orchestrations, SINGLE_ORCHESTRATOR, record["instance_id"],
-                                  {"connection_id": connection_id, "run_id": run_id},
-                                  lambda: fail_unstarted(self.jobs, connection_id, run_id, START_FAILED))
+                                  {"connection_id": connection_id, "run_id": run_id}, fail)
         log_event("sync.started", connection_id=connection_id, run_id=run_id, trigger=trigger,
                   mailboxes=len(connection["mailboxes"]))
         return {"connection_id": connection_id, "status": J.PENDING,

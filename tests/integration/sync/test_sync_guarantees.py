@@ -165,6 +165,7 @@ def test_a_sync_the_runtime_refuses_is_failed_and_the_tick_goes_on(settings):
     assert connection_id in ticked["refused"] and connection_id not in ticked["started"]
     row = JobStore(settings).get(connection_id)
     assert (row["kind"], row["status"], row["error"]) == ("sync", J.FAILED, START_FAILED)
+    assert ConnectionStore(settings).get(connection_id)["last_sync_status"] == J.FAILED
 
 
 # --- big folders read as date windows --------------------------------------------------------
