@@ -3,8 +3,8 @@
 Error bodies: {"error": {"code": "...", "message": "..."}}. Azure Storage out of reach (no
 connection, a dropped connection, or its documented transient 500 InternalError / 503 ServerBusy
 after the SDK's own retries) answers 503 `storage_unavailable` with Retry-After, not 500: it is
-an outage of a dependency the caller can wait out, not a defect of the service. Unexpected exceptions
-answer 500 with a generic message; the trace goes to the log, never to the caller.
+an outage of a dependency the caller can wait out, not a defect of the service. Unexpected
+exceptions answer 500 with a generic message; the trace goes to the log, never to the caller.
 """
 from __future__ import annotations
 
@@ -84,8 +84,8 @@ async def respond_with(render: Callable[[Any], func.HttpResponse],
     except Exception as exc:
         if storage_unavailable(exc):
             log.warning("storage unavailable: %s: %s", type(exc).__name__, exc)
-            return error_response(503, "storage_unavailable", "Azure Storage could not be reached; retry the "
-                                  "request later",
+            return error_response(503, "storage_unavailable",
+                                  "Azure Storage could not be reached; retry the request later",
                                   {"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)})
         log.exception("unexpected error")
         return error_response(500, "internal_error", "the service failed to handle this request; it was logged")
