@@ -1,7 +1,8 @@
 """A start the Durable runtime refuses: the caller gets 503 `runtime_unavailable`, the stored run
 (or batch) shows `failed` with `start_failed` instead of staying `pending`, a secret the request
-brought is forgotten, and the run can be started again (a refused sync: test_sync_guarantees.py). Job state in Azurite; the
-runtime is our Orchestrations port refusing, as the durable client does when the host is down."""
+brought is forgotten, and the run can be started again (a refused sync: test_sync_guarantees.py).
+Job state in Azurite; the runtime is our Orchestrations port refusing, as the durable client does
+when the host is down."""
 from __future__ import annotations
 
 import asyncio
