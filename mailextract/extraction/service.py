@@ -26,7 +26,7 @@ from mailextract.errors import InstanceNotFound, JobNotFound, RuntimeUnavailable
 from mailextract.extraction.requests import BatchStartRequest, StartRequest, page_limit
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
-from mailextract.storage.jobs import JobStore
+from mailextract.storage.jobs import JobStore, move_status
 from mailextract.storage.keys import validate_connection_id
 from mailextract.storage.mail_index import MailIndex
 from mailextract.vault import CredentialVault
@@ -60,16 +60,7 @@ START_FAILED = {"code": "start_failed",
 def fail_unstarted(jobs: JobStore, connection_id: str, run_id: str, error: dict[str, str]) -> dict[str, Any] | None:
     """Fail a run that is still `pending` under `run_id` (its orchestration never began); the
     failed row, or None when there was no such run."""
-    failed = []
-
-    def mutate(row: dict[str, Any]):
-        failed.clear()
-        if row.get("run_id") != run_id or row["status"] != J.PENDING:
-            return False
-        row.update(status=J.FAILED, error=error, updated_at=J.utcnow_iso())
-        failed.append(True)
-    row = jobs.update(connection_id, mutate)
-    return row if failed else None
+    return move_status(jobs, connection_id, run_id, J.FAILED, only_from=(J.PENDING,), error=error)
 
 
 async def start_orchestration(orchestrations: Orchestrations, orchestrator: str, instance_id: str,

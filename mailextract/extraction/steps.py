@@ -33,7 +33,7 @@ from mailextract.graph import GraphClient
 from mailextract.graph.credentials import GraphCredentials
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
-from mailextract.storage.jobs import JobStore
+from mailextract.storage.jobs import JobStore, move_status
 from mailextract.storage.mail_blobs import MailBlobs
 from mailextract.storage.mail_index import MailIndex
 from mailextract.storage.run_plans import RunPlans
@@ -82,27 +82,13 @@ class ExtractionSteps:
     def _client(self, job: dict[str, Any]) -> GraphClient:
         return self.graph(self.vault.credentials(job["credential"]))
 
-    def _set_status(self, connection_id: str, run_id: str, status: str, *, only_from: tuple[str, ...],
-                    **fields: Any) -> dict[str, Any] | None:
-        """Move the run to `status` if it is in `only_from`; the stored row when it moved."""
-        changed: list[dict[str, Any]] = []
-
-        def mutate(row: dict[str, Any]):
-            changed.clear()  # mutate runs again after a conflict: keep only the attempt that sticks
-            if row.get("run_id") != run_id or row.get("status") not in only_from:
-                return False
-            row.update(fields, status=status, updated_at=J.utcnow_iso())
-            changed.append(row)
-        self.jobs.update(connection_id, mutate)
-        return changed[0] if changed else None
-
     def _ended(self, job: dict[str, Any]) -> None:
         self.vault.forget_for_run(job)
         self.on_finished(job)
 
     def fail(self, connection_id: str, run_id: str, error: MailExtractionError | dict[str, str]) -> None:
         body = error if isinstance(error, dict) else {"code": error.code, "message": str(error)}
-        job = self._set_status(connection_id, run_id, J.FAILED, only_from=J.ACTIVE, error=body)
+        job = move_status(self.jobs, connection_id, run_id, J.FAILED, only_from=J.ACTIVE, error=body)
         if job:
             log_event("run.failed", connection_id=connection_id, run_id=run_id, error=body["code"])
             self._ended(job)
@@ -131,7 +117,7 @@ class ExtractionSteps:
             self.jobs.update(connection_id, mutate)
             log_event("run.started", connection_id=connection_id, run_id=run_id, kind=job.get("kind", "extraction"),
                       mailboxes=len(mailboxes_of(job)), folders=folders_in(streams), streams=len(streams))
-        self._set_status(connection_id, run_id, J.IN_PROGRESS, only_from=(J.PENDING,))
+        move_status(self.jobs, connection_id, run_id, J.IN_PROGRESS, only_from=(J.PENDING,))
         current = self.jobs.get(connection_id) or {}
         active = sorted(int(i) for i in ((current.get("checkpoint") or {}).get("active") or {}))
         return {"proceed": current.get("status") in J.ACTIVE, "status": current.get("status"),
@@ -371,7 +357,7 @@ class ExtractionSteps:
         log_event("run.bodies_compacted", connection_id=job["connection_id"], run_id=job["run_id"], packs=changed)
 
     def mark_paused(self, connection_id: str, run_id: str) -> bool:
-        paused = self._set_status(connection_id, run_id, J.PAUSED, only_from=(J.PAUSING,))
+        paused = move_status(self.jobs, connection_id, run_id, J.PAUSED, only_from=(J.PAUSING,))
         if paused:
             log_event("run.paused", connection_id=connection_id, run_id=run_id,
                       messages=paused.get("messages_extracted", 0))
@@ -387,7 +373,7 @@ class ExtractionSteps:
             self._settle_split_folders(current)
             current = self._job(connection_id, run_id) or current
             self._erase_purged_bodies(current)
-        job = self._set_status(connection_id, run_id, J.COMPLETED, only_from=J.ACTIVE)
+        job = move_status(self.jobs, connection_id, run_id, J.COMPLETED, only_from=J.ACTIVE)
         if job:
             log_event("run.completed", connection_id=connection_id, run_id=run_id, kind=job.get("kind", "extraction"),
                       messages=job.get("messages_extracted", 0), deleted=job.get("messages_deleted", 0))

@@ -21,7 +21,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import UpdateMode
 
 from mailextract.errors import JobConflict
-from mailextract.jobs import ACTIVE
+from mailextract.jobs import ACTIVE, utcnow_iso
 from mailextract.settings import Settings
 from mailextract.storage import account, table_batch
 from mailextract.storage.keys import odata_literal
@@ -152,3 +152,19 @@ class JobStore:
                  f"and RowKey lt {odata_literal(high)}")
         return sorted((_from_entity(e) for e in self.table.query_entities(query)),
                       key=lambda r: r["connection_id"])
+
+
+def move_status(jobs: JobStore, connection_id: str, run_id: str, status: str, *, only_from: tuple[str, ...],
+                **fields: Any) -> dict[str, Any] | None:
+    """Move the run to `status` if it is still run `run_id` and in `only_from` (compare-and-set);
+    the stored row when it moved, None when it did not (finished, changed or replaced meanwhile)."""
+    changed: list[dict[str, Any]] = []
+
+    def mutate(row: dict[str, Any]):
+        changed.clear()  # mutate runs again after a conflict: keep only the attempt that sticks
+        if row.get("run_id") != run_id or row.get("status") not in only_from:
+            return False
+        row.update(fields, status=status, updated_at=utcnow_iso())
+        changed.append(row)
+    jobs.update(connection_id, mutate)
+    return changed[0] if changed else None

@@ -7,6 +7,7 @@ import copy
 from mailextract import jobs as J
 from mailextract.extraction.steps import ExtractionSteps
 from mailextract.settings import Settings
+from mailextract.storage.jobs import move_status
 
 
 class ConflictOnceJobs:
@@ -35,7 +36,7 @@ def _steps(jobs) -> ExtractionSteps:
 def test_a_status_change_lost_to_a_cancel_is_not_reported_as_made():
     jobs = ConflictOnceJobs({"connection_id": "c1", "run_id": "r1", "status": J.IN_PROGRESS},
                             meanwhile=lambda row: row.update(status=J.CANCELLED))
-    assert _steps(jobs)._set_status("c1", "r1", J.COMPLETED, only_from=J.ACTIVE) is None
+    assert move_status(jobs, "c1", "r1", J.COMPLETED, only_from=J.ACTIVE) is None
     assert jobs.row["status"] == J.CANCELLED
 
 
