@@ -35,7 +35,8 @@ def begin_extraction(run: dict) -> dict:
 
 @bp.activity_trigger(input_name="run")
 def extract_page(run: dict) -> dict:
-    return steps().extract_page(run["connection_id"], run["run_id"], run.get("stream"))
+    """Up to `pages` pages of one stream (the name is kept: orchestrations in flight call it)."""
+    return steps().extract_pages(run["connection_id"], run["run_id"], run.get("stream"), pages=run.get("pages", 1))
 
 
 @bp.activity_trigger(input_name="run")

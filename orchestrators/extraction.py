@@ -2,12 +2,13 @@
 
 Orchestrators decide, activities do: these generators only pass ids and small summaries and
 never touch Graph or storage. A single run pages through its mailbox folders (big ones as date
-windows, planning.py), one activity per page and up to STREAMS_IN_FLIGHT streams at once
-(checkpoints live in Table storage), so pause takes effect at the next page boundary, within one
-page's time. History stays bounded: after PAGES_PER_EXECUTION pages, and after each continue, the
-run goes on as a new execution (continue_as_new). Pause and continue are external events; cancel
-is terminate (done by the service). Status changes are logged by the activities; orchestrator
-logs are guarded by is_replaying.
+windows, planning.py), up to STREAMS_IN_FLIGHT streams at once, each step (activity) reading up to
+PAGES_PER_STEP pages of a stream and the streams it claims next (checkpoints live in Table storage,
+page by page), so pause takes effect at the next page boundary, within one page's time. History
+stays bounded: after STEPS_PER_EXECUTION steps, and after each continue, the run goes on as a new
+execution (continue_as_new). Pause and continue are external events; cancel is terminate (done by
+the service). Status changes are logged by the activities; orchestrator logs are guarded by
+is_replaying.
 """
 from __future__ import annotations
 
@@ -24,7 +25,11 @@ history_timestamps.install()  # replays parse each history timestamp once, not o
 bp = df.Blueprint()
 log = logging.getLogger("mailextract.orchestrators")
 
-PAGES_PER_EXECUTION = 100
+STEPS_PER_EXECUTION = 100
+# Steps of several pages mean fewer episodes and fewer drains before continue_as_new; the steps
+# that will be in flight when an execution stops read one page each, so its drain is one page long
+# (bench/README.md measured the drains).
+PAGES_PER_STEP = 3
 # Outlook allows 4 concurrent requests per app and mailbox (graph-mail.md "Limits"), which the Graph
 # client's per-mailbox limiter enforces; twice as many streams in flight keep 4 requests at Graph
 # while the other pages are being stored (bench/README.md measured 6 and 8).
@@ -48,9 +53,11 @@ def _error_of(exc: Exception) -> dict:
 def extract_mailbox(context: df.DurableOrchestrationContext):
     """One mailbox run (extraction or sync): up to STREAMS_IN_FLIGHT streams page at once.
 
-    Each page is one activity; when a folder ends, the next is claimed. To pause, or after
-    PAGES_PER_EXECUTION pages, no new page starts and the pages in flight finish (their
-    checkpoints are stored); the next execution resumes the streams still active.
+    Each step is one activity reading up to PAGES_PER_STEP pages of a stream, then of the next
+    stream it claims when that one ends (steps.py); a step that ended its last stream makes room
+    for a claim. To pause, or after STEPS_PER_EXECUTION steps, no new step starts and the
+    steps in flight finish (their checkpoints are stored); the next execution resumes the streams
+    still active. The last 2 x STREAMS_IN_FLIGHT steps an execution schedules read one page each.
     """
     run = context.get_input()  # {"connection_id", "run_id"}
     try:
@@ -60,16 +67,24 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
         status = begun["status"]
         pause = context.wait_for_external_event("pause")  # one waiter per execution
         waiting_for_pause = True
-        in_flight = [] if status in PAUSE_STATUSES else [_page(context, run, stream) for stream in begun["active"]]
-        exhausted, pages, stopped = False, 0, False
+        scheduled = 0
+
+        def start_step(stream: int | None):  # the next step of a stream (None: claim the next stream)
+            nonlocal scheduled
+            scheduled += 1
+            winding_down = scheduled > STEPS_PER_EXECUTION - 2 * STREAMS_IN_FLIGHT
+            return context.call_activity_with_retry("extract_page", STEP_RETRY, {
+                **run, "stream": stream, "pages": 1 if winding_down else PAGES_PER_STEP})
+        in_flight = [] if status in PAUSE_STATUSES else [start_step(stream) for stream in begun["active"]]
+        exhausted, steps_done, stopped = False, 0, False
         unfinished = False  # a stream with more pages was left for the next execution
         waiting = False  # the next stream waits for its folder's mark: claim again once a stream ends
 
-        def stopping() -> bool:  # no new page starts; the pages in flight finish
-            return status in PAUSE_STATUSES or pages >= PAGES_PER_EXECUTION or stopped
+        def stopping() -> bool:  # no new step starts; the steps in flight finish
+            return status in PAUSE_STATUSES or steps_done >= STEPS_PER_EXECUTION or stopped
         while True:
             while not stopping() and not exhausted and not waiting and len(in_flight) < STREAMS_IN_FLIGHT:
-                in_flight.append(_page(context, run, None))  # claims the next stream
+                in_flight.append(start_step(None))  # claims the next stream
             if not in_flight:  # (a mark in the way is always in flight: waiting never ends here)
                 break
             winner = yield context.task_any(in_flight + ([pause] if waiting_for_pause else []))
@@ -77,13 +92,13 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
                 waiting_for_pause, status = False, "pausing"
                 continue
             in_flight.remove(winner)
-            page = yield winner  # raises when the page failed after its retries
+            page = yield winner  # raises when the step failed after its retries
+            steps_done += 1
             if page.get("wait"):
                 waiting = True
                 continue
-            if page.get("stream_done"):
+            if page.get("stream_done") or page.get("streams_ended"):
                 waiting = False
-            pages += 1
             stopped = stopped or bool(page.get("failed") or page.get("stopped"))
             exhausted = exhausted or bool(page.get("exhausted"))
             if status not in PAUSE_STATUSES:
@@ -92,7 +107,7 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
                 if stopping():
                     unfinished = True
                 else:
-                    in_flight.append(_page(context, run, page["stream"]))  # the stream's next page
+                    in_flight.append(start_step(page["stream"]))  # the stream's next pages
         if stopped:
             return {"status": "stopped"}
         if status in PAUSE_STATUSES:
@@ -113,10 +128,6 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
             log.warning("run %s of connection %s failed in a step", run["run_id"], run["connection_id"])
         yield context.call_activity("fail_extraction", {**run, "error": _error_of(exc)})
         return {"status": J.FAILED}
-
-
-def _page(context: df.DurableOrchestrationContext, run: dict, stream: int | None):
-    return context.call_activity_with_retry("extract_page", STEP_RETRY, {**run, "stream": stream})
 
 
 @bp.orchestration_trigger(context_name="context", orchestration=BATCH_ORCHESTRATOR)

@@ -1,14 +1,15 @@
 """The steps of a mailbox run, as activities call them: extractions and syncs alike.
 
 A run is: `begin` (list each mailbox's folders, choose the ones asked for, store the plan),
-then `extract_page` calls, several at once, each fetching one page of one folder (a stream) from
-Graph, storing it through the MailWriter and advancing that stream's checkpoint, until every
-stream is done, then `finish`. An extraction reads one mailbox; a sync
-(kind "sync", started for a connection) reads each of the connection's mailboxes from their
-saved deltaLinks. The checkpoint lives in the job row: the next unstarted stream, and for each
-active stream its Graph cursor and full-round marker. A stream's state moves only after the page it
-covers is stored, with a compare-and-set on that state: a page run twice (activities are at-least-once) stores the same rows again and moves the
-checkpoint once. A deltaLink is saved only after the last page of its round is stored. Pause
+then `extract_pages` calls, several at once, each fetching a few pages of a folder (a stream, and
+the next ones it claims) from Graph one after the other, storing each page through the
+MailWriter and advancing that stream's checkpoint after it, until every stream is done, then
+`finish`. An extraction reads one mailbox; a sync (kind "sync", started for a connection) reads
+each of the connection's mailboxes from their saved deltaLinks. The checkpoint lives in the job
+row: the next unstarted stream, and for each active stream its Graph cursor and full-round
+marker. A stream's state moves only after the page it covers is stored, with a compare-and-set on
+that state: a page run twice (activities are at-least-once) stores the same rows again and moves
+the checkpoint once. A deltaLink is saved only after the last page of its round is stored. Pause
 and continue take effect at these page boundaries.
 
 Every step names the run it belongs to (`run_id`); a step of an older run of the same
@@ -42,6 +43,9 @@ from mailextract.vault import CredentialVault
 
 PERMANENT_ERRORS = (GraphError, AccessDenied, AuthenticationFailed, MissingCredentials, InvalidRequest)
 MARK_PAGE_SIZE = 1000  # a mark's delta round returns ids only: big pages are cheap
+# A step (one activity) starts a further page of its stream only this soon after it began, so a
+# slow or throttled Graph makes steps of one page, far from the Functions host's timeout.
+STEP_SECONDS = 10.0
 MESSAGE_SELECT = ("id", "subject", "from", "sender", "toRecipients", "ccRecipients", "receivedDateTime",
                   "sentDateTime", "hasAttachments", "isRead", "importance", "conversationId",
                   "internetMessageId", "bodyPreview", "body", "parentFolderId", "categories")
@@ -187,6 +191,33 @@ class ExtractionSteps:
             claimed.append(index)
         row = self.jobs.update(connection_id, mutate, read=read)
         return (claimed[0] if claimed else None), row
+
+    def extract_pages(self, connection_id: str, run_id: str, stream: int | None = None, *,
+                      pages: int = 1) -> dict[str, Any]:
+        """Up to `pages` pages, one after the other, in one step (activity): of `stream`, and when
+        a stream ends, of the next one the step claims (`stream` None claims first).
+
+        Why: each step costs the orchestration an episode and two history events, and an execution
+        drains its steps in flight before it continues as new; steps of several pages make both
+        rarer, and a mailbox of small folders needs fewer steps than folders. Each page is stored
+        and checkpointed as `extract_page` does, so a retried step resumes after the last page it
+        stored. The step ends early when the run stops, fails or is pausing (pause still takes
+        effect at the next page boundary), when no stream can be claimed, or once STEP_SECONDS
+        have passed. The result is the last page's (or the last claim's), with `pages`: the pages
+        it read, and `streams_ended`: how many streams it finished.
+        """
+        started = time.monotonic()
+        done = ended = 0
+        while True:
+            page = self.extract_page(connection_id, run_id, stream)
+            if page.get("wait") or page.get("exhausted"):  # no stream was claimed
+                return {**page, "pages": done, "streams_ended": ended}
+            done += 1
+            ended += bool(page.get("stream_done"))
+            if (done >= pages or page.get("failed") or page.get("stopped") or page.get("status") in (J.PAUSING, J.PAUSED)
+                    or time.monotonic() - started >= STEP_SECONDS):
+                return {**page, "pages": done, "streams_ended": ended}
+            stream = None if page.get("stream_done") else page["stream"]
 
     def extract_page(self, connection_id: str, run_id: str, stream: int | None = None) -> dict[str, Any]:
         """One page of one stream; `stream` None claims the next unstarted stream first.

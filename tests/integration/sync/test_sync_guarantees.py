@@ -261,3 +261,79 @@ def test_the_first_run_of_a_connection_reads_no_folder_back_to_sweep_it(
     _run_to_end(ExtractionSteps(settings=settings), connection_id, next_run)
     assert JobStore(settings).get(connection_id)["messages_extracted"] <= 10  # from the mark's deltaLink
     assert _live(settings, connection_id) == _inbox_truth(graphsim)
+
+
+# --- steps of several pages ------------------------------------------------------------------
+@pytest.fixture
+def pages_of_4(graphsim_env, storage_connection_string) -> Settings:
+    return Settings.from_mapping({**graphsim_env, "AzureWebJobsStorage": storage_connection_string,
+                                  "GRAPH_PAGE_SIZE": "4"})
+
+
+def _begun_run(settings: Settings) -> tuple[ExtractionSteps, str, str]:
+    connection_id = _connection(settings)
+    run_id = asyncio.run(_start_sync(settings, connection_id))
+    steps = ExtractionSteps(settings=settings)
+    assert steps.begin(connection_id, run_id)["proceed"]
+    return steps, connection_id, run_id
+
+
+def _progress(settings: Settings, connection_id: str) -> tuple[int, int, int]:
+    """(pages stored, messages the run counted, distinct messages in the index)."""
+    job = JobStore(settings).get(connection_id)
+    return job["pages_done"], job["messages_extracted"], len(_live(settings, connection_id))
+
+
+def test_a_step_reads_its_pages_one_after_the_other_and_the_next_goes_on_from_its_checkpoint(pages_of_4):
+    steps, connection_id, run_id = _begun_run(pages_of_4)
+    step = steps.extract_pages(connection_id, run_id, None, pages=3)
+    assert (step["pages"], step["stream_done"], step["status"]) == (3, False, J.IN_PROGRESS)
+    assert _progress(pages_of_4, connection_id) == (3, 12, 12)
+    following = steps.extract_pages(connection_id, run_id, step["stream"], pages=3)
+    assert (following["stream"], following["pages"]) == (step["stream"], 3)
+    assert _progress(pages_of_4, connection_id) == (6, 24, 24)
+
+
+def test_a_step_claims_the_next_stream_when_one_ends_and_a_retried_step_resumes_after_its_last_stored_page(
+        pages_of_4, graphsim, monkeypatch):
+    steps, connection_id, run_id = _begun_run(pages_of_4)
+    store, calls = steps.writer.store, []
+
+    def store_failing_the_second_page_once(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectionResetError("storage dropped the connection")
+        return store(*args)
+    monkeypatch.setattr(steps.writer, "store", store_failing_the_second_page_once)
+    with pytest.raises(ConnectionResetError):
+        steps.extract_pages(connection_id, run_id, None, pages=1000)
+    assert _progress(pages_of_4, connection_id) == (1, 4, 4)
+
+    job = JobStore(pages_of_4).get(connection_id)
+    stream = int(next(iter(job["checkpoint"]["active"])))
+    plan = RunPlans(pages_of_4).get(job["checkpoint"]["plan"])
+    monkeypatch.setattr("mailextract.extraction.steps.STEP_SECONDS", 3600.0)
+    step = steps.extract_pages(connection_id, run_id, stream, pages=1000)  # the runtime's retry
+    assert step["exhausted"] and step["streams_ended"] == len(plan) > 1  # the rest of the run, in one step
+    truth = _inbox_truth(graphsim)
+    pages, counted, stored = _progress(pages_of_4, connection_id)
+    assert pages == 1 + step["pages"] and counted == stored == len(truth)
+    assert _live(pages_of_4, connection_id) == truth
+
+
+def test_a_step_stops_after_the_page_during_which_the_run_began_pausing(pages_of_4):
+    steps, connection_id, run_id = _begun_run(pages_of_4)
+
+    def pausing(row):
+        row["status"] = J.PAUSING
+    JobStore(pages_of_4).update(connection_id, pausing)
+    step = steps.extract_pages(connection_id, run_id, None, pages=3)
+    assert (step["pages"], step["status"]) == (1, J.PAUSING)
+    assert _progress(pages_of_4, connection_id) == (1, 4, 4)
+
+
+def test_a_step_starts_no_further_page_once_its_time_is_up(pages_of_4, monkeypatch):
+    steps, connection_id, run_id = _begun_run(pages_of_4)
+    monkeypatch.setattr("mailextract.extraction.steps.STEP_SECONDS", 0.0)
+    assert steps.extract_pages(connection_id, run_id, None, pages=3)["pages"] == 1
+    assert _progress(pages_of_4, connection_id) == (1, 4, 4)

@@ -35,6 +35,25 @@ def test_streams_page_at_once_and_a_finished_folder_makes_room_for_the_next():
     assert [(name, data["stream"]) for _, name, data in claim] == [("extract_page", None)]
 
 
+def test_steps_read_several_pages_and_the_steps_in_flight_when_an_execution_stops_read_one():
+    run = _run()
+    in_flight = [(task_id, index) for index, (task_id, _, _) in enumerate(_scheduled(_begin(run)))]
+    asked = [extraction.PAGES_PER_STEP] * IN_FLIGHT
+    completed = 0
+    while not run.result.is_done:  # every step leaves its stream with more pages
+        task_id, stream = in_flight.pop(0)
+        more = _scheduled(run.episode(run.done(task_id, {"stream": stream, "stream_done": False, "pages": 3,
+                                                         "status": "in_progress"})))
+        completed += 1
+        in_flight += [(next_id, data["stream"]) for next_id, _, data in more]
+        asked += [data["pages"] for _, _, data in more]
+    # no new step once STEPS_PER_EXECUTION have ended; the ones in flight end, then a new execution
+    assert completed == len(asked) == extraction.STEPS_PER_EXECUTION + IN_FLIGHT - 1
+    assert run.result.actions[-1]["actionType"] == act.CONTINUE_AS_NEW
+    several = extraction.STEPS_PER_EXECUTION - 2 * IN_FLIGHT
+    assert asked == [extraction.PAGES_PER_STEP] * several + [1] * (len(asked) - several)
+
+
 def test_pause_lets_pages_in_flight_finish_then_pauses_and_continues_as_new():
     run = _run()
     ids = [task_id for task_id, _, _ in _scheduled(_begin(run))]
@@ -77,3 +96,14 @@ def test_a_claim_told_to_wait_for_a_mark_claims_again_only_when_a_stream_ends():
     assert [data["stream"] for _, _, data in more] == [0]  # the mark goes on, nothing else is claimed
     ended = _scheduled(run.episode(run.done(more[0][0], {"stream": 0, "stream_done": True, "status": "in_progress"})))
     assert [data["stream"] for _, _, data in ended] == [None] * IN_FLIGHT  # the windows can be claimed now
+
+
+def test_a_step_that_ended_a_stream_and_went_on_with_the_next_lets_waiting_claims_go_again():
+    run = _run()
+    ids = [task_id for task_id, _, _ in _scheduled(_begin(run, active=[0]))]  # stream 0: a mark
+    for task_id in ids[1:]:
+        assert _scheduled(run.episode(run.done(task_id, {"wait": True, "status": "in_progress"}))) == []
+    # the mark's step ended it, claimed stream 3 and read a page of it
+    went_on = _scheduled(run.episode(run.done(ids[0], {"stream": 3, "stream_done": False, "streams_ended": 1,
+                                                         "status": "in_progress"})))
+    assert [data["stream"] for _, _, data in went_on] == [3] + [None] * (IN_FLIGHT - 1)
