@@ -14,6 +14,11 @@ Across mailboxes, a ``RequestWindow`` per app registration keeps the process und
 limit, 130,000 requests per 10 seconds per app (``GRAPH_APP_REQUESTS_PER_10_SECONDS``: lower it to
 the process's share when the app runs on several instances).
 These limits hold per process; across instances the 429 answers and their Retry-After still rule.
+
+A worker that serves thousands of mailboxes must not keep a limiter for each one it ever read:
+the registry forgets a mailbox's limiter once it has been idle for a whole rate window (nothing in
+flight, no request start inside the window, not handed out since); the mailbox's next request
+gets a fresh one.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class AdaptiveLimiter:
         self._successes = 0
         self._peak = 0
         self._lowest = max_limit
+        self._handed_out_at = clock()  # when the registry last gave this limiter to a caller
         self._cond = threading.Condition()
 
     # -- observation (tests, logs) --------------------------------------------------------
@@ -83,8 +89,7 @@ class AdaptiveLimiter:
         with self._cond:
             while True:
                 now = self._clock()
-                while self._starts and now - self._starts[0] >= self.rate_seconds:
-                    self._starts.popleft()
+                self._prune(now)
                 if self._in_flight < self._limit and len(self._starts) < self.rate_requests:
                     break
                 remaining = None if deadline is None else deadline - now
@@ -98,6 +103,24 @@ class AdaptiveLimiter:
             self._in_flight += 1
             self._peak = max(self._peak, self._in_flight)
             return Slot(self.key, self._generation)
+
+    def _prune(self, now: float) -> None:
+        while self._starts and now - self._starts[0] >= self.rate_seconds:
+            self._starts.popleft()
+
+    def idle(self) -> bool:
+        """Nothing in flight, and a whole rate window since its last request start and since the
+        registry last handed it out (no caller can be waiting then: a wait needs a request in
+        flight or a start in the window). A limit lowered by MailboxConcurrency is forgotten too:
+        that long after the mailbox's last request, Graph counts none of ours in flight."""
+        with self._cond:
+            now = self._clock()
+            self._prune(now)
+            return self._in_flight == 0 and not self._starts and now - self._handed_out_at >= self.rate_seconds
+
+    def handed_out(self) -> None:
+        with self._cond:
+            self._handed_out_at = self._clock()
 
     def release(self, slot: Slot) -> None:
         with self._cond:
@@ -132,21 +155,39 @@ class AdaptiveLimiter:
 
 
 class MailboxLimiters:
-    """Registry of limiters by mailbox (case-insensitive), one per process by default."""
+    """Registry of limiters by mailbox (case-insensitive), one per process by default.
 
-    def __init__(self, max_limit: int = 4, *, recover_after: int = 20):
+    Callers take the limiter right before acquiring a slot, for every attempt (transport.py): the
+    registry forgets idle limiters (AdaptiveLimiter.idle), at most once per SWEEP_SECONDS, and one
+    handed out within the last rate window is never idle.
+    """
+
+    SWEEP_SECONDS = 60.0
+
+    def __init__(self, max_limit: int = 4, *, recover_after: int = 20, clock=time.monotonic):
         self.max_limit = max_limit
         self.recover_after = recover_after
+        self._clock = clock
         self._by_key: dict[str, AdaptiveLimiter] = {}
+        self._swept_at = clock()
         self._lock = threading.Lock()
+
+    @property
+    def mailboxes_held(self) -> int:
+        """How many mailboxes have a limiter now (tests, logs)."""
+        return len(self._by_key)
 
     def for_mailbox(self, mailbox: str | None) -> AdaptiveLimiter:
         key = (mailbox or "").lower()
         with self._lock:
+            if self._clock() - self._swept_at >= self.SWEEP_SECONDS:
+                self._swept_at = self._clock()
+                self._by_key = {k: held for k, held in self._by_key.items() if not held.idle()}
             limiter = self._by_key.get(key)
             if limiter is None:
-                limiter = AdaptiveLimiter(key, self.max_limit, recover_after=self.recover_after)
+                limiter = AdaptiveLimiter(key, self.max_limit, recover_after=self.recover_after, clock=self._clock)
                 self._by_key[key] = limiter
+            limiter.handed_out()
             return limiter
 
 

@@ -173,7 +173,6 @@ class GraphTransport:
         transient = _transient_errors()
         call = describe_call(method, url)
         prefer_value = prefer_header(prefer)
-        limiter = self.limiters.for_mailbox(mailbox)
         waited = 0.0
         attempts = 0
         failures = 0  # retries that were not pacing requests (5xx, connection errors)
@@ -199,6 +198,7 @@ class GraphTransport:
                                 reason=f"the app's request rate ({window.requests} per {window.seconds:g} s "
                                        f"in this process) is used up within the wait budget")
             wait_start = self.clock.monotonic()
+            limiter = self.limiters.for_mailbox(mailbox)  # per attempt: an idle one may have been forgotten
             slot = limiter.acquire(timeout=max(0.0, self.policy.max_total_wait - waited))
             waited += self.clock.monotonic() - wait_start
             if slot is None:

@@ -121,6 +121,49 @@ class FakeClock:
         return self.now
 
 
+WINDOW = 600.0  # Graph's request-rate window per app and mailbox (GRAPH_MAILBOX_RATE)
+
+
+def test_the_registry_forgets_a_mailbox_idle_for_a_whole_rate_window_and_only_then():
+    clock = FakeClock()
+    registry = MailboxLimiters(4, clock=clock)
+    read = registry.for_mailbox("read@contoso.com")
+    read.release(read.acquire(timeout=0))
+    clock.now += WINDOW - 1
+    registry.for_mailbox("other@contoso.com")
+    assert registry.mailboxes_held == 2  # swept, but its last start is still in the window
+    clock.now += MailboxLimiters.SWEEP_SECONDS
+    registry.for_mailbox("other@contoso.com")
+    assert registry.mailboxes_held == 1  # swept: no start in the window, not handed out since
+    fresh = registry.for_mailbox("read@contoso.com")
+    assert fresh is not read and (fresh.limit, fresh.in_flight) == (4, 0)
+
+
+def test_a_limiter_in_use_or_just_handed_out_is_kept_however_long_ago_its_last_start():
+    clock = FakeClock()
+    registry = MailboxLimiters(4, clock=clock)
+    busy = registry.for_mailbox("busy@contoso.com")
+    busy.acquire(timeout=0)  # a request that never ended
+    taken = registry.for_mailbox("taken@contoso.com")  # handed out, no request yet
+    clock.now += WINDOW - 1
+    assert registry.for_mailbox("taken@contoso.com") is taken  # handed out again: a new window starts
+    clock.now += WINDOW - 1
+    assert registry.for_mailbox("busy@contoso.com") is busy and registry.for_mailbox("taken@contoso.com") is taken
+
+
+def test_a_lowered_limit_is_forgotten_with_its_idle_limiter():
+    clock = FakeClock()
+    registry = MailboxLimiters(4, clock=clock)
+    throttled = registry.for_mailbox("a@contoso.com")
+    slot = throttled.acquire(timeout=0)
+    throttled.record_concurrency_throttle(slot)
+    throttled.release(slot)
+    assert registry.for_mailbox("a@contoso.com").limit == 2
+    clock.now += WINDOW
+    registry.for_mailbox("b@contoso.com")
+    assert registry.for_mailbox("a@contoso.com").limit == 4
+
+
 def test_request_rate_window_holds_requests_until_its_oldest_start_leaves_it():
     clock = FakeClock()
     limiter = AdaptiveLimiter("a", 4, rate=(3, 10.0), clock=clock)

@@ -224,6 +224,17 @@ def test_download_into_an_unrewindable_sink_fails_loudly_after_partial_data():
     assert "cannot be rewound" in info.value.reason and len(sender.sent) == 1
 
 
+def test_a_retry_after_a_long_wait_takes_the_mailboxs_current_limiter():
+    clock = FakeClock()
+    limiters = MailboxLimiters(4, clock=clock.monotonic)
+    sender = FakeSender([graph_error(429, "ApplicationThrottled", "RequestRate", {"Retry-After": "900"}), OK])
+    first = limiters.for_mailbox(UPN)
+    make_transport(sender, clock=clock, limiters=limiters, max_total_wait=1000).get_json(URL, mailbox=UPN)
+    # idle for 900 s while waiting, the first limiter was forgotten; the retry counted in the new one
+    current = limiters.for_mailbox(UPN)
+    assert current is not first and current.peak_in_flight == 1 and len(sender.sent) == 2
+
+
 def test_slots_are_released_on_every_outcome():
     limiters = MailboxLimiters(4)
     sender = FakeSender([graph_error(403, "ErrorAccessDenied"), connection_reset(), OK])
