@@ -17,11 +17,12 @@ from mailextract.validation import known_fields
 PENDING, IN_PROGRESS, PAUSING, PAUSED = "pending", "in_progress", "pausing", "paused"
 COMPLETED, CANCELLED, FAILED = "completed", "cancelled", "failed"
 ACTIVE = (PENDING, IN_PROGRESS, PAUSING, PAUSED)
+PAUSE_STATUSES = (PAUSING, PAUSED)  # asked to pause, or paused
 FINISHED = (COMPLETED, CANCELLED, FAILED)
 
 ALLOWED_FROM = {
     "pause": (PENDING, IN_PROGRESS),
-    "continue": (PAUSING, PAUSED),
+    "continue": PAUSE_STATUSES,
     "cancel": ACTIVE,
 }
 

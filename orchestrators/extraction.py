@@ -37,7 +37,6 @@ STREAMS_IN_FLIGHT = 8
 # Transient failures (Graph still throttling after the client's own bounded wait, storage
 # hiccups) get a few more tries, spaced out; permanent ones end the run in the activity itself.
 STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=4)
-PAUSE_STATUSES = (J.PAUSING, J.PAUSED)
 # A batch looks at its runs once a second (a slot stays free at most that long) and keeps at most
 # about 5 x 60 events of history per execution.
 BATCH_POLL_SECONDS = 1
@@ -75,13 +74,13 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
             winding_down = scheduled > STEPS_PER_EXECUTION - 2 * STREAMS_IN_FLIGHT
             return context.call_activity_with_retry("extract_page", STEP_RETRY, {
                 **run, "stream": stream, "pages": 1 if winding_down else PAGES_PER_STEP})
-        in_flight = [] if status in PAUSE_STATUSES else [start_step(stream) for stream in begun["active"]]
+        in_flight = [] if status in J.PAUSE_STATUSES else [start_step(stream) for stream in begun["active"]]
         exhausted, steps_done, stopped = False, 0, False
         unfinished = False  # a stream with more pages was left for the next execution
         waiting = False  # the next stream waits for its folder's mark: claim again once a stream ends
 
         def stopping() -> bool:  # no new step starts; the steps in flight finish
-            return status in PAUSE_STATUSES or steps_done >= STEPS_PER_EXECUTION or stopped
+            return status in J.PAUSE_STATUSES or steps_done >= STEPS_PER_EXECUTION or stopped
         while True:
             while not stopping() and not exhausted and not waiting and len(in_flight) < STREAMS_IN_FLIGHT:
                 in_flight.append(start_step(None))  # claims the next stream
@@ -101,7 +100,7 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
                 waiting = False
             stopped = stopped or bool(page.get("failed") or page.get("stopped"))
             exhausted = exhausted or bool(page.get("exhausted"))
-            if status not in PAUSE_STATUSES:
+            if status not in J.PAUSE_STATUSES:
                 status = page.get("status", status)
             if page.get("stream") is not None and not page.get("stream_done"):
                 if stopping():
@@ -110,7 +109,7 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
                     in_flight.append(start_step(page["stream"]))  # the stream's next pages
         if stopped:
             return {"status": "stopped"}
-        if status in PAUSE_STATUSES:
+        if status in J.PAUSE_STATUSES:
             yield context.call_activity("pause_extraction", run)
             yield context.wait_for_external_event("continue")
             context.continue_as_new(run)
@@ -149,7 +148,7 @@ def extract_batch(context: df.DurableOrchestrationContext):
             state = {"running": step["running"], "next": step["next"]}
             if state["next"] >= batch["count"] and not state["running"]:  # every run ended (even if paused)
                 return (yield context.call_activity_with_retry("finish_batch", STEP_RETRY, batch["batch_id"]))
-            if step["status"] in PAUSE_STATUSES:
+            if step["status"] in J.PAUSE_STATUSES:
                 yield context.wait_for_external_event(f"continue-{step['cycle']}")
                 continue
             yield context.create_timer(context.current_utc_datetime + timedelta(seconds=BATCH_POLL_SECONDS))

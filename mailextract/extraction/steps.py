@@ -214,7 +214,7 @@ class ExtractionSteps:
                 return {**page, "pages": done, "streams_ended": ended}
             done += 1
             ended += bool(page.get("stream_done"))
-            if (done >= pages or page.get("failed") or page.get("stopped") or page.get("status") in (J.PAUSING, J.PAUSED)
+            if (done >= pages or page.get("failed") or page.get("stopped") or page.get("status") in J.PAUSE_STATUSES
                     or time.monotonic() - started >= STEP_SECONDS):
                 return {**page, "pages": done, "streams_ended": ended}
             stream = None if page.get("stream_done") else page["stream"]
