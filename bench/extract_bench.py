@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=100, help="$top, for every phase and GRAPH_PAGE_SIZE")
     parser.add_argument("--activities", type=int, default=None,
                         help="devhost's maxConcurrentActivityFunctions (default: host.json's)")
-    parser.add_argument("--parallel", type=int, default=10, help="EXTRACTION_BATCH_PARALLELISM (default 10)")
+    parser.add_argument("--parallel", type=int, default=24, help="EXTRACTION_BATCH_PARALLELISM (default 24, the service's)")
     parser.add_argument("--skip-baselines", action="store_true", help="measure only (1) and (4)")
     parser.add_argument("--baseline-messages", type=int, default=20_000,
                         help="phases 2 and 3 read at most this many messages of a mailbox (default 20000): "
