@@ -35,6 +35,12 @@ GRAPH_MAILBOX_RATE = (10_000, 600.0)  # requests per seconds, per app and mailbo
 GRAPH_APP_RATE_SECONDS = 10.0  # Graph's global limit counts requests per app over 10 seconds
 
 
+def _drop_expired(starts: deque[float], now: float, seconds: float) -> None:
+    """Forget the request starts (oldest first) that have left a sliding window of `seconds`."""
+    while starts and now - starts[0] >= seconds:
+        starts.popleft()
+
+
 @dataclass(frozen=True)
 class Slot:
     """Proof of an acquired slot; remembers the limit generation it was granted under."""
@@ -89,7 +95,7 @@ class AdaptiveLimiter:
         with self._cond:
             while True:
                 now = self._clock()
-                self._prune(now)
+                _drop_expired(self._starts, now, self.rate_seconds)
                 if self._in_flight < self._limit and len(self._starts) < self.rate_requests:
                     break
                 remaining = None if deadline is None else deadline - now
@@ -104,10 +110,6 @@ class AdaptiveLimiter:
             self._peak = max(self._peak, self._in_flight)
             return Slot(self.key, self._generation)
 
-    def _prune(self, now: float) -> None:
-        while self._starts and now - self._starts[0] >= self.rate_seconds:
-            self._starts.popleft()
-
     def idle(self) -> bool:
         """Nothing in flight, and a whole rate window since its last request start and since the
         registry last handed it out (no caller can be waiting then: a wait needs a request in
@@ -115,7 +117,7 @@ class AdaptiveLimiter:
         that long after the mailbox's last request, Graph counts none of ours in flight."""
         with self._cond:
             now = self._clock()
-            self._prune(now)
+            _drop_expired(self._starts, now, self.rate_seconds)
             return self._in_flight == 0 and not self._starts and now - self._handed_out_at >= self.rate_seconds
 
     def handed_out(self) -> None:
@@ -180,8 +182,9 @@ class MailboxLimiters:
     def for_mailbox(self, mailbox: str | None) -> AdaptiveLimiter:
         key = (mailbox or "").lower()
         with self._lock:
-            if self._clock() - self._swept_at >= self.SWEEP_SECONDS:
-                self._swept_at = self._clock()
+            now = self._clock()
+            if now - self._swept_at >= self.SWEEP_SECONDS:
+                self._swept_at = now
                 self._by_key = {k: held for k, held in self._by_key.items() if not held.idle()}
             limiter = self._by_key.get(key)
             if limiter is None:
@@ -227,8 +230,7 @@ class RequestWindow:
         while True:
             with self._lock:
                 now = self._clock.monotonic()
-                while self._starts and now - self._starts[0] >= self.seconds:
-                    self._starts.popleft()
+                _drop_expired(self._starts, now, self.seconds)
                 if len(self._starts) < self.requests:
                     self._starts.append(now)
                     return True
