@@ -71,6 +71,10 @@ class Partition:
     work: list[Row] = field(default_factory=list)
 
 
+def _not_found(exc: HttpResponseError) -> bool:
+    return getattr(exc, "status_code", None) == 404 or "ResourceNotFound" in str(exc)
+
+
 class DurableStore:
     def __init__(self, connection_string: str, hub: str):
         self.hub = hub
@@ -192,18 +196,28 @@ class DurableStore:
             ])
             return True
         except (HttpResponseError, ResourceNotFoundError) as exc:
-            if getattr(exc, "status_code", None) in (404, 409) or "ResourceNotFound" in str(exc):
+            if getattr(exc, "status_code", None) == 409 or _not_found(exc):
                 return False
             raise
 
     async def delete_rows(self, instance_id: str, row_keys: Iterable[str]) -> None:
-        await self.transact([self.delete(instance_id, k) for k in row_keys])
+        """Delete rows, in transactions of up to 100; a row someone else deleted first is gone all
+        the same (a purge and an episode retiring the same finished instance's messages race)."""
+        keys = list(row_keys)
+        for start in range(0, len(keys), TRANSACTION_LIMIT):
+            chunk = keys[start:start + TRANSACTION_LIMIT]
+            try:
+                await self.table.submit_transaction([self.delete(instance_id, k) for k in chunk])
+            except HttpResponseError as exc:
+                if not _not_found(exc):
+                    raise
+                for key in chunk:  # the transaction did nothing: delete what is left, one by one
+                    await self.table.delete_entity(instance_id, key)  # no error for a row already gone
 
     async def purge(self, instance_id: str) -> int:
         keys = [e["RowKey"] async for e in self.table.query_entities(
             f"PartitionKey eq {odata_quote(instance_id)}", select=["RowKey"])]
-        for start in range(0, len(keys), TRANSACTION_LIMIT):
-            await self.delete_rows(instance_id, keys[start:start + TRANSACTION_LIMIT])
+        await self.delete_rows(instance_id, keys)
         async for blob in self.container.list_blobs(name_starts_with=f"{instance_id}/"):
             await self.container.delete_blob(blob.name)
         return 1 if "I" in keys else 0
