@@ -253,6 +253,9 @@ def _dispatch(sim, request: web.Request, mbx: Mailbox, segments: list[str]) -> R
             if len(rest) == 1:
                 call.query = odata.parse_list_query(params, default_top=FOLDER_DEFAULT_TOP, for_messages=False)
                 return _folder_list(call, 0, f"users('{_q(call.user_segment)}')/mailFolders")
+            if low[1] == "delta" and len(rest) == 2:
+                call.query = odata.parse_list_query(params, default_top=None, for_messages=False, delta=True)
+                return _folder_delta(call)
             folder = _folder(mbx, rest[1])
             if len(rest) == 2:
                 return _folder_entity(call, folder)
@@ -369,6 +372,40 @@ def _folder_entity(call: Call, folder: int) -> Reply:
         body = {"@odata.context": _context(call, f"users('{_q(call.user_segment)}')/mailFolders/$entity"),
                 **shapes.folder_json(call.mbx, call.mbx.folder(folder))}
     return _json(call, body, 1)
+
+
+def _folder_delta(call: Call) -> Reply:
+    """A round of `mailFolders/delta`: every folder of the mailbox below its root, nested and
+    hidden ones included (`parentFolderId` and `isHidden` tell), paged by `odata.maxpagesize`.
+
+    graphsim keeps no folder sync state: following the round's deltaLink answers 410
+    syncStateNotFound (with a `Location` to start again), as Graph does for expired state.
+    """
+    mbx, q = call.mbx, call.query
+    link_base = f"{call.base}/v1.0/users/{_q(call.user_segment)}/mailFolders/delta"
+    if q.deltatoken is not None:
+        raise GraphError(410, "syncStateNotFound", "graphsim keeps no folder sync state: restart synchronization "
+                         "of the folders.", {"Location": link_base})
+    offset = 0
+    if q.skiptoken is not None:
+        state = odata.decode_token(q.skiptoken)
+        if not state or state.get("t") != "fd" or state.get("m") != mbx.tag.hex():
+            raise GraphError(400, "ErrorInvalidUrlQuery", "The delta or skip token is invalid.")
+        offset = int(state["o"])
+    page_size = min(call.prefs.max_page_size or FOLDER_DEFAULT_TOP, odata.MAX_TOP)
+    if call.prefs.max_page_size:
+        call.prefs.applied.append(f"odata.maxpagesize={call.prefs.max_page_size}")
+    with mbx.lock:
+        folders = sorted(mbx.folder_list(), key=lambda f: f.num)
+        values = [shapes.folder_json(mbx, f) for f in folders[offset:offset + page_size]]
+        more = offset + page_size < len(folders)
+    body = {"@odata.context": _context(call, "Collection(mailFolder)"), "value": values}
+    if more:
+        token = odata.encode_token({"t": "fd", "m": mbx.tag.hex(), "o": offset + page_size})
+        body["@odata.nextLink"] = f"{link_base}?$skiptoken={token}"
+    else:
+        body["@odata.deltaLink"] = f"{link_base}?$deltatoken={odata.encode_token({'t': 'fdl', 'm': mbx.tag.hex()})}"
+    return _json(call, body, len(values))
 
 
 # ------------------------------------------------------------------------------ message listing

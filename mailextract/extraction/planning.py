@@ -161,6 +161,24 @@ def claim(checkpoint: dict[str, Any], index: int) -> None:
     checkpoint["ahead"] = sorted(ahead)
 
 
+def known_empty(stream: dict[str, Any]) -> bool:
+    """A folder read in full (no saved deltaLink) that Graph listed with no message at all.
+
+    On a connection's first run (its index was empty) such a stream needs no request: there is
+    nothing to store and no row to sweep. Its folder then has no deltaLink, so the next sync reads
+    it in full, as any folder never read: whatever arrived meanwhile is in that round.
+    """
+    return stream["mode"] in ("delta", "list") and not stream.get("delta_link") and stream.get("total") == 0
+
+
+def skip_known_empty(plan: list[dict[str, Any]], checkpoint: dict[str, Any]) -> None:
+    """Claim and finish at once the streams of folders listed empty (see known_empty)."""
+    for index, stream in enumerate(plan):
+        if known_empty(stream):
+            claim(checkpoint, index)
+            del checkpoint["active"][str(index)]
+
+
 def folders_in(plan: list[dict[str, Any]]) -> int:
     return len({(s["upn"], s["id"]) for s in plan})
 

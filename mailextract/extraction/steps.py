@@ -29,7 +29,8 @@ from mailextract.errors import (AccessDenied, AuthenticationFailed, DeltaExpired
                                 MailboxNotFound, MailExtractionError, MissingCredentials)
 from mailextract.extraction.mail_writer import MailWriter
 from mailextract.extraction.planning import (WAIT, arrange, claim, deleted_folders, folders_done, folders_in,
-                                             needs_split, next_claim, streams_for, time_windows, window_count)
+                                             needs_split, next_claim, skip_known_empty, streams_for, time_windows,
+                                             window_count)
 from mailextract.graph import GraphClient
 from mailextract.graph.credentials import GraphCredentials
 from mailextract.run_log import log_event
@@ -112,11 +113,15 @@ class ExtractionSteps:
                 return {"proceed": False}
             name = self.plans.put(connection_id, run_id, streams)
 
+            checkpoint = {"plan": name, "next": 0, "active": {}, "index_was_empty": index_was_empty}
+            if index_was_empty:
+                skip_known_empty(streams, checkpoint)
+
             def mutate(row: dict[str, Any]):
                 if row.get("run_id") != run_id or row.get("checkpoint") is not None:
                     return False
-                row.update(checkpoint={"plan": name, "next": 0, "active": {}, "index_was_empty": index_was_empty},
-                           folders_total=folders_in(streams),
+                row.update(checkpoint=checkpoint, folders_total=folders_in(streams),
+                           folders_done=folders_done(streams, checkpoint),
                            messages_deleted=row.get("messages_deleted", 0) + retired, updated_at=J.utcnow_iso())
             self.jobs.update(connection_id, mutate)
             log_event("run.started", connection_id=connection_id, run_id=run_id, kind=job.get("kind", "extraction"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, BinaryIO
 
-from mailextract.errors import DeltaExpired, GraphError, InvalidRequest
+from mailextract.errors import DeltaExpired, GraphError, InvalidRequest, MailboxNotFound
 from mailextract.graph import cursors
 from mailextract.graph import query as q
 from mailextract.graph.models import Attachment, DeltaPage, MailFolder, MessagePage, RemovedItem
@@ -28,7 +28,54 @@ _ATTACHMENT_KINDS = {
 
 # ---------------------------------------------------------------------------------- folders
 def list_folders(transport: GraphTransport, upn: str) -> list[MailFolder]:
-    """All mail folders of a mailbox, parents before children, every page of every level."""
+    """All mail folders of a mailbox, parents before children (siblings by name), hidden ones and
+    what lies below them left out.
+
+    Why delta: one `mailFolders/delta` round returns the whole tree, nested folders included, in
+    one request for most mailboxes, where listing `childFolders` takes a request per folder that
+    has children and one round trip per level, before any message can be read. Where Graph does
+    not offer it (21Vianet) or refuses it (a mailbox at its storage quota answers 403
+    ErrorQuotaExceeded: Graph's "mailFolder: delta" page), the folders are listed level by level instead. The
+    round's deltaLink is not kept: every run lists the folders afresh.
+    """
+    url = transport.url(f"{q.user_path(upn)}/mailFolders/delta")
+    try:
+        found = list(_all_pages(transport, url, upn, {"$select": f"{FOLDER_SELECT},isHidden"},
+                                prefer=(q.max_page_size_preference(FOLDER_PAGE_SIZE),)))
+    except GraphError as exc:
+        if not _without_folder_delta(exc):
+            raise
+        return _list_folders_by_level(transport, upn)
+    return _folder_tree([raw for raw in found if "@removed" not in raw])
+
+
+def _without_folder_delta(exc: GraphError) -> bool:
+    quota = exc.status == 403 and exc.graph_code == "ErrorQuotaExceeded"
+    return quota or (exc.status in (400, 404) and not isinstance(exc, MailboxNotFound))
+
+
+def _folder_tree(found: list[dict[str, Any]]) -> list[MailFolder]:
+    """The visible folders of a delta round (any order, maybe repeated) as the listing gives them."""
+    by_id = {str(raw["id"]): raw for raw in found}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for raw in by_id.values():
+        parent = raw.get("parentFolderId")
+        children.setdefault(parent if parent in by_id else None, []).append(raw)
+    for siblings in children.values():
+        siblings.sort(key=lambda raw: (str(raw.get("displayName") or "").lower(), str(raw["id"])))
+    result: list[MailFolder] = []
+    pending: deque[tuple[dict[str, Any], str]] = deque((raw, "") for raw in children.get(None, []))
+    while pending:
+        raw, parent_path = pending.popleft()
+        if raw.get("isHidden"):
+            continue
+        folder = _mail_folder(raw, None, parent_path)
+        result.append(folder)
+        pending.extend((child, folder.path) for child in children.get(folder.id, []))
+    return result
+
+
+def _list_folders_by_level(transport: GraphTransport, upn: str) -> list[MailFolder]:
     root = q.user_path(upn)
     result: list[MailFolder] = []
     pending: deque[tuple[str, str | None, str]] = deque([(f"{root}/mailFolders", None, "")])
@@ -36,16 +83,7 @@ def list_folders(transport: GraphTransport, upn: str) -> list[MailFolder]:
         path, parent_id, parent_path = pending.popleft()
         for raw in _all_pages(transport, transport.url(path), upn,
                               {"$select": FOLDER_SELECT, "$top": str(FOLDER_PAGE_SIZE)}):
-            name = str(raw.get("displayName") or "")
-            folder = MailFolder(
-                id=str(raw["id"]),
-                display_name=name,
-                parent_id=raw.get("parentFolderId") or parent_id,
-                path=f"{parent_path}/{name}" if parent_path else name,
-                total_count=int(raw.get("totalItemCount") or 0),
-                unread_count=int(raw.get("unreadItemCount") or 0),
-                child_folder_count=int(raw.get("childFolderCount") or 0),
-            )
+            folder = _mail_folder(raw, parent_id, parent_path)
             result.append(folder)
             # childFolderCount saves one request per leaf; if Graph omits it, ask anyway.
             if raw.get("childFolderCount") is None or folder.child_folder_count > 0:
@@ -54,9 +92,23 @@ def list_folders(transport: GraphTransport, upn: str) -> list[MailFolder]:
     return result
 
 
-def _all_pages(transport: GraphTransport, url: str, upn: str, params: dict[str, str] | None):
+def _mail_folder(raw: dict[str, Any], parent_id: str | None, parent_path: str) -> MailFolder:
+    name = str(raw.get("displayName") or "")
+    return MailFolder(
+        id=str(raw["id"]),
+        display_name=name,
+        parent_id=raw.get("parentFolderId") or parent_id,
+        path=f"{parent_path}/{name}" if parent_path else name,
+        total_count=None if raw.get("totalItemCount") is None else int(raw["totalItemCount"]),
+        unread_count=int(raw.get("unreadItemCount") or 0),
+        child_folder_count=int(raw.get("childFolderCount") or 0),
+    )
+
+
+def _all_pages(transport: GraphTransport, url: str, upn: str, params: dict[str, str] | None,
+               prefer: tuple[str, ...] = ()):
     while url:
-        payload = transport.get_json(url, mailbox=upn, params=params)
+        payload = transport.get_json(url, mailbox=upn, params=params, prefer=prefer)
         yield from _values(payload, url)
         url = payload.get("@odata.nextLink")
         params = None  # the nextLink already holds the query

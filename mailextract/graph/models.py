@@ -19,7 +19,7 @@ class MailFolder:
     display_name: str
     parent_id: str | None
     path: str
-    total_count: int
+    total_count: int | None  # None when Graph did not say (a count of 0 lets a first run skip the folder)
     unread_count: int = 0
     child_folder_count: int = 0
 

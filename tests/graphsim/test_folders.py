@@ -95,3 +95,24 @@ def test_unknown_and_malformed_folder_ids(graphsim):
     response = s.get(f"{base}/mailFolders/not-an-id")
     assert response.status_code == 400
     assert graph_error(response) == ("ErrorInvalidIdMalformed", "Id is malformed.")
+
+
+def test_folder_delta_lists_every_folder_nested_and_hidden_ones_included_in_pages(graphsim):
+    s = graphsim.session()
+    base = users_url(graphsim, "alice@contoso.com")
+    mbx = graphsim.mailbox("alice@contoso.com")
+    hidden = mbx.add_folder("Sync Issues", hidden=True)
+    mbx.add_folder("Conflicts", parent=hidden)
+    folders, pages, last = collect(s, f"{base}/mailFolders/delta", headers={"Prefer": "odata.maxpagesize=5"})
+    assert pages == 3 and "@odata.nextLink" not in last
+    assert last["@odata.deltaLink"].startswith(f"{base}/mailFolders/delta?$deltatoken=")
+    assert sorted(folders, key=lambda f: f["id"]) == sorted(mbx.folders(), key=lambda f: f["id"])
+    assert len(folders) == 13 and sum(f["isHidden"] for f in folders) == 1
+    first = s.get(f"{base}/mailFolders/delta").json()
+    assert len(first["value"]) == 10 and "@odata.nextLink" in first  # graphsim's folder page without a preference
+
+    gone = s.get(last["@odata.deltaLink"])  # graphsim keeps no folder sync state
+    assert gone.status_code == 410 and gone.headers["Location"] == f"{base}/mailFolders/delta"
+    assert graph_error(gone)[0] == "syncStateNotFound"
+    forged = s.get(f"{base}/mailFolders/delta?$skiptoken=not-a-token")
+    assert forged.status_code == 400 and graph_error(forged)[0] == "ErrorInvalidUrlQuery"

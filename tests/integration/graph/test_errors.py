@@ -46,7 +46,7 @@ def test_unknown_mailbox_is_mailbox_not_found(graph_env):
         graph_env.client().list_folders("nobody@contoso.com")
     e = info.value
     assert e.status == 404 and e.mailbox == "nobody@contoso.com" and e.graph_code
-    assert e.call == "GET /v1.0/users/nobody@contoso.com/mailFolders"
+    assert e.call == "GET /v1.0/users/nobody@contoso.com/mailFolders/delta"
     assert graph_env.sim.stats()["requests"] - before == 1  # not retried
 
 

@@ -42,10 +42,14 @@ def test_listing_resumes_from_a_saved_cursor_in_a_fresh_client(graph_env):
     assert set(seen) == truth
 
 
-def test_folders_are_the_simulators_folders_with_paths_and_counts(graph_env):
+def test_folders_are_the_simulators_folders_with_paths_and_counts_in_one_request(graph_env):
     sim = graph_env.sim
-    truth = {f["id"]: f for f in sim.mailbox(ALICE).folders()}
+    hidden = sim.mailbox(ALICE).add_folder("Sync Issues", hidden=True)
+    below_hidden = sim.mailbox(ALICE).add_folder("Conflicts", parent=hidden)
+    truth = {f["id"]: f for f in sim.mailbox(ALICE).folders() if f["id"] not in (hidden, below_hidden)}
+    before = sim.stats()["requests"]
     folders = graph_env.client().list_folders(ALICE)
+    assert sim.stats()["requests"] - before == 1  # one mailFolders/delta round of one page
     assert {f.id for f in folders} == set(truth)
     assert len(folders) == len(truth)
     by_id = {f.id: f for f in folders}

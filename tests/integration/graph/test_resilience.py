@@ -137,7 +137,7 @@ def test_persistent_errors_end_with_graph_unavailable_naming_mailbox_and_call(si
         client.list_folders(ALICE)
     e = info.value
     assert e.code == "graph_unavailable" and e.mailbox == ALICE
-    assert e.call == f"GET /v1.0/users/{ALICE}/mailFolders"
+    assert e.call == f"GET /v1.0/users/{ALICE}/mailFolders/delta"
     assert e.attempts == 4 and e.waited_seconds == pytest.approx(1.75, abs=0.05) and e.status in (503, 504)
     assert "exceeds the remaining wait budget" in e.reason
     assert [a[1] in (503, 504) for a in recorder.answers()] == [True] * 4

@@ -14,6 +14,7 @@ from mailextract.extraction import planning
 from mailextract.extraction.mail_writer import MailWriter
 from mailextract.extraction.service import START_FAILED
 from mailextract.extraction.steps import ExtractionSteps
+from mailextract.graph import GraphClient
 from mailextract.settings import Settings
 from mailextract.storage.jobs import JobStore
 from mailextract.storage.mail_index import MailIndex
@@ -260,6 +261,50 @@ def test_the_first_run_of_a_connection_reads_no_folder_back_to_sweep_it(
     next_run = asyncio.run(_start_sync(settings, connection_id))
     _run_to_end(ExtractionSteps(settings=settings), connection_id, next_run)
     assert JobStore(settings).get(connection_id)["messages_extracted"] <= 10  # from the mark's deltaLink
+    assert _live(settings, connection_id) == _inbox_truth(graphsim)
+
+
+@pytest.fixture
+def delta_pages(monkeypatch) -> list[tuple[str, bool]]:
+    """(folder id, from a saved deltaLink?) of every delta page the run's steps ask Graph for."""
+    read, delta_page = [], GraphClient.delta_page
+
+    def recording_delta_page(self, upn, folder_id, cursor):
+        read.append((folder_id, bool(cursor.get("delta_link"))))
+        return delta_page(self, upn, folder_id, cursor)
+    monkeypatch.setattr(GraphClient, "delta_page", recording_delta_page)
+    return read
+
+
+def test_a_first_run_sends_no_request_for_a_folder_listed_empty_and_the_next_sync_reads_it_in_full(
+        settings, graphsim, delta_pages):
+    mailbox = graphsim.mailbox(UPN)
+    empty = mailbox.add_folder("Empty", "inbox")
+    connection_id = _connection(settings)
+    run_id = asyncio.run(_start_sync(settings, connection_id))  # the connection's first run
+    _run_to_end(ExtractionSteps(settings=settings), connection_id, run_id)
+    job = JobStore(settings).get(connection_id)
+    assert job["status"] == J.COMPLETED and job["folders_done"] == job["folders_total"] == 5
+    assert delta_pages and empty not in {folder for folder, _ in delta_pages}  # every other folder had its round
+    assert _live(settings, connection_id) == _inbox_truth(graphsim)
+
+    arrived = mailbox.add_message(empty, subject="arrived in the empty folder")
+    delta_pages.clear()
+    _run_to_end(ExtractionSteps(settings=settings), connection_id, asyncio.run(_start_sync(settings, connection_id)))
+    assert (empty, False) in delta_pages  # no deltaLink saved for it: a full round
+    assert all(with_link for folder, with_link in delta_pages if folder != empty)  # the others: incremental
+    assert arrived in _live(settings, connection_id)
+    assert _live(settings, connection_id) == _inbox_truth(graphsim)
+
+
+def test_a_folder_listed_empty_is_still_read_once_the_connection_has_rows(settings, graphsim, delta_pages):
+    """Its rows could have to be swept: only a round over the whole folder can tell."""
+    empty = graphsim.mailbox(UPN).add_folder("Empty", "inbox")
+    connection_id = _connection(settings)
+    _run_to_end(ExtractionSteps(settings=settings), connection_id, asyncio.run(_start_sync(settings, connection_id)))
+    delta_pages.clear()
+    _run_to_end(ExtractionSteps(settings=settings), connection_id, asyncio.run(_start_sync(settings, connection_id)))
+    assert (empty, False) in delta_pages
     assert _live(settings, connection_id) == _inbox_truth(graphsim)
 
 

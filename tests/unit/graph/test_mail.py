@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from mailextract.errors import DeltaExpired, InvalidRequest
+from mailextract.errors import AccessDenied, DeltaExpired, InvalidRequest, MailboxNotFound
 from mailextract.graph import GraphClient, RemovedItem
 from tests.unit.graph.fakes import BASE, FakeResponse, FakeSender, FakeTokens, graph_error, make_transport
 
@@ -16,20 +16,30 @@ USER = f"/v1.0/users/{UPN}"
 
 
 class MiniGraph:
-    """Folders and messages of one mailbox, paged with opaque $skiptoken links like Graph."""
+    """Folders and messages of one mailbox, paged with opaque $skiptoken links like Graph.
+
+    `mailFolders/delta` returns every folder, children before their parents, or answers
+    `folder_delta_error` when set (a Graph that does not offer it, or refuses it)."""
 
     def __init__(self):
         self.folders = {  # id -> (parent, name)
             "f-inbox": (None, "Inbox"), "f-sent": (None, "Sent Items"),
             "f-proj": ("f-inbox", "Projects"), "f-2024": ("f-proj", "2024"), "f-misc": ("f-inbox", "Misc"),
         }
+        self.hidden: set[str] = set()
         self.messages = [{"id": f"m{i:02d}", "parentFolderId": "f-inbox" if i % 3 else "f-proj"} for i in range(11)]
+        self.folder_delta_error = None
 
     def __call__(self, req):
         assert req.url.startswith(BASE)
         path = req.path[len(USER):]
         query = req.query
-        if path == "/mailFolders":
+        if path == "/mailFolders/delta":
+            if self.folder_delta_error:
+                return self.folder_delta_error
+            rows = [self._folder(f) for f in reversed(self.folders)]
+            query = {"$top": req.headers["Prefer"].split("odata.maxpagesize=")[1].split(",")[0], **query}
+        elif path == "/mailFolders":
             rows = [self._folder(f) for f, (p, _) in self.folders.items() if p is None]
         elif path.startswith("/mailFolders/") and path.endswith("/childFolders"):
             parent = path.split("/")[2]
@@ -52,21 +62,62 @@ class MiniGraph:
         parent, name = self.folders[fid]
         return {"id": fid, "displayName": name, "parentFolderId": parent or "root",
                 "childFolderCount": sum(1 for p, _ in self.folders.values() if p == fid),
-                "totalItemCount": sum(1 for m in self.messages if m["parentFolderId"] == fid), "unreadItemCount": 0}
+                "totalItemCount": sum(1 for m in self.messages if m["parentFolderId"] == fid), "unreadItemCount": 0,
+                "isHidden": fid in self.hidden}
 
 
 def client_for(sender, **kwargs):
     return GraphClient(make_transport(sender, **kwargs), page_size=4)
 
 
-def test_folders_are_listed_recursively_with_paths():
+def test_the_folder_tree_comes_from_one_delta_round_parents_first_with_paths():
     graph = MiniGraph()
-    folders = client_for(FakeSender(handler=graph)).list_folders(UPN)
+    sender = FakeSender(handler=graph)
+    folders = client_for(sender).list_folders(UPN)
+    assert [(f.id, f.path, f.parent_id, f.total_count) for f in folders] == [
+        ("f-inbox", "Inbox", "root", 7), ("f-sent", "Sent Items", "root", 0),
+        ("f-misc", "Inbox/Misc", "f-inbox", 0), ("f-proj", "Inbox/Projects", "f-inbox", 4),
+        ("f-2024", "Inbox/Projects/2024", "f-proj", 0),
+    ]
+    assert [r.path for r in sender.sent] == [f"{USER}/mailFolders/delta"]
+
+
+def test_a_hidden_folder_and_what_lies_below_it_are_left_out_as_the_listing_does():
+    graph = MiniGraph()
+    graph.hidden.add("f-proj")
+    assert [f.path for f in client_for(FakeSender(handler=graph)).list_folders(UPN)] == [
+        "Inbox", "Sent Items", "Inbox/Misc"]
+
+
+@pytest.mark.parametrize("refusal", [
+    graph_error(400, "BadRequest", "Resource not found for the segment 'delta'."),
+    graph_error(403, "ErrorQuotaExceeded", "The mailbox is over its storage quota."),
+])
+def test_where_graph_gives_no_folder_delta_the_folders_are_listed_level_by_level(refusal):
+    graph = MiniGraph()
+    graph.folder_delta_error = refusal
+    sender = FakeSender(handler=graph)
+    folders = client_for(sender).list_folders(UPN)
     assert [(f.id, f.path, f.parent_id, f.total_count) for f in folders] == [
         ("f-inbox", "Inbox", "root", 7), ("f-sent", "Sent Items", "root", 0),
         ("f-proj", "Inbox/Projects", "f-inbox", 4), ("f-misc", "Inbox/Misc", "f-inbox", 0),
         ("f-2024", "Inbox/Projects/2024", "f-proj", 0),
     ]
+    assert [r.path for r in sender.sent] == [f"{USER}/mailFolders{path}" for path in (
+        "/delta", "", "/f-inbox/childFolders", "/f-proj/childFolders")]
+
+
+@pytest.mark.parametrize("refusal, error", [
+    (graph_error(403, "ErrorAccessDenied", "Access is denied."), AccessDenied),
+    (graph_error(404, "MailboxNotEnabledForRESTAPI", "The mailbox is inactive."), MailboxNotFound),
+])
+def test_a_mailbox_the_app_cannot_read_is_not_listed_again_level_by_level(refusal, error):
+    graph = MiniGraph()
+    graph.folder_delta_error = refusal
+    sender = FakeSender(handler=graph)
+    with pytest.raises(error):
+        client_for(sender).list_folders(UPN)
+    assert len(sender.sent) == 1
 
 
 def test_folder_listing_follows_every_page():
@@ -76,6 +127,12 @@ def test_folder_listing_follows_every_page():
     sender = FakeSender(handler=graph)
     folders = client_for(sender).list_folders(UPN)
     assert len(folders) == 155 and len({f.id for f in folders}) == 155
+    assert [r.path for r in sender.sent] == [f"{USER}/mailFolders/delta"] * 2  # 100 + 55
+    assert all(r.headers["Prefer"].count("odata.maxpagesize=100") == 1 for r in sender.sent)
+
+    graph.folder_delta_error = graph_error(400, "BadRequest")
+    sender = FakeSender(handler=graph)
+    assert len(client_for(sender).list_folders(UPN)) == 155
     child_requests = [r for r in sender.sent if "/mailFolders/f-sent/childFolders" in r.path]
     assert len(child_requests) == 2  # 100 + 50
 
