@@ -50,7 +50,8 @@ def _error_of(exc: Exception) -> dict:
 
 @bp.orchestration_trigger(context_name="context", orchestration=SINGLE_ORCHESTRATOR)
 def extract_mailbox(context: df.DurableOrchestrationContext):
-    """One mailbox run (extraction or sync): up to STREAMS_IN_FLIGHT streams page at once.
+    """One mailbox run (extraction or sync): up to STREAMS_IN_FLIGHT streams page at once (a
+    batch's runs: the input's `streams`, see batch_steps.py).
 
     Each step is one activity reading up to PAGES_PER_STEP pages of a stream, then of the next
     stream it claims when that one ends (steps.py); a step that ended its last stream makes room
@@ -58,7 +59,8 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
     steps in flight finish (their checkpoints are stored); the next execution resumes the streams
     still active. The last 2 x STREAMS_IN_FLIGHT steps an execution schedules read one page each.
     """
-    run = context.get_input()  # {"connection_id", "run_id"}
+    run = context.get_input()  # {"connection_id", "run_id"[, "streams"]}
+    streams_in_flight = run.get("streams") or STREAMS_IN_FLIGHT
     try:
         begun = yield context.call_activity_with_retry("begin_extraction", STEP_RETRY, run)
         if not begun["proceed"]:
@@ -71,7 +73,7 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
         def start_step(stream: int | None):  # the next step of a stream (None: claim the next stream)
             nonlocal scheduled
             scheduled += 1
-            winding_down = scheduled > STEPS_PER_EXECUTION - 2 * STREAMS_IN_FLIGHT
+            winding_down = scheduled > STEPS_PER_EXECUTION - 2 * streams_in_flight
             return context.call_activity_with_retry("extract_page", STEP_RETRY, {
                 **run, "stream": stream, "pages": 1 if winding_down else PAGES_PER_STEP})
         in_flight = [] if status in J.PAUSE_STATUSES else [start_step(stream) for stream in begun["active"]]
@@ -82,7 +84,7 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
         def stopping() -> bool:  # no new step starts; the steps in flight finish
             return status in J.PAUSE_STATUSES or steps_done >= STEPS_PER_EXECUTION or stopped
         while True:
-            while not stopping() and not exhausted and not waiting and len(in_flight) < STREAMS_IN_FLIGHT:
+            while not stopping() and not exhausted and not waiting and len(in_flight) < streams_in_flight:
                 in_flight.append(start_step(None))  # claims the next stream
             if not in_flight:  # (a mark in the way is always in flight: waiting never ends here)
                 break

@@ -28,6 +28,12 @@ from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
 from mailextract.vault import CredentialVault
 
+# A batch's runs keep at most this many streams in flight each: Graph's 4 requests per mailbox.
+# A single run keeps more (orchestrators/extraction.py), so that its mailbox has 4 requests at Graph
+# while other pages are stored; in a batch the activity slots are what is scarce, and a fifth step
+# of a mailbox would hold one while waiting for a Graph slot of its mailbox, where a step of
+# another mailbox could use it (bench/README.md).
+RUN_STREAMS_IN_FLIGHT = 4
 # A run in progress updates its row at every page; one unchanged this long is asked about.
 STALE_AFTER = timedelta(seconds=60)
 ALIVE = ("Pending", "Running", "Suspended", "ContinuedAsNew")
@@ -45,7 +51,8 @@ def _unchanged_for(row: dict[str, Any]) -> timedelta:
 
 
 async def _start(instances: RunInstances, batch_id: str, child: str) -> None:
-    await instances.start(SINGLE_ORCHESTRATOR, child, {"connection_id": child, "run_id": batch_id})
+    await instances.start(SINGLE_ORCHESTRATOR, child,
+                          {"connection_id": child, "run_id": batch_id, "streams": RUN_STREAMS_IN_FLIGHT})
 
 
 class BatchSteps:

@@ -32,6 +32,7 @@ class FakeInstances:
 
     async def start(self, orchestrator, instance_id, payload):
         assert orchestrator == SINGLE_ORCHESTRATOR and payload["connection_id"] == instance_id
+        assert payload["streams"] == 4  # Graph's requests per mailbox: no step of a run waits for one
         self.started.append(instance_id)
         self.status[instance_id] = "Running"
 

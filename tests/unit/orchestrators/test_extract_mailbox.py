@@ -3,6 +3,8 @@ activity results (no runtime, no storage): how many pages are in flight, when it
 it finishes or goes on as a new execution."""
 from __future__ import annotations
 
+import json
+
 from devhost.durable import actions as act
 from devhost.durable.history import EventType, event
 from orchestrators import extraction
@@ -52,6 +54,24 @@ def test_steps_read_several_pages_and_the_steps_in_flight_when_an_execution_stop
     assert run.result.actions[-1]["actionType"] == act.CONTINUE_AS_NEW
     several = extraction.STEPS_PER_EXECUTION - 2 * IN_FLIGHT
     assert asked == [extraction.PAGES_PER_STEP] * several + [1] * (len(asked) - several)
+
+
+def test_a_batch_run_keeps_as_many_steps_in_flight_as_its_input_says_in_every_execution():
+    run = Run("extract_mailbox", {**RUN, "streams": 4})
+    in_flight = [(task_id, index) for index, (task_id, _, _) in enumerate(_scheduled(_begin(run)))]
+    assert len(in_flight) == 4
+    asked = [extraction.PAGES_PER_STEP] * 4
+    while not run.result.is_done:  # every step leaves its stream with more pages
+        task_id, stream = in_flight.pop(0)
+        more = _scheduled(run.episode(run.done(task_id, {"stream": stream, "stream_done": False, "pages": 3,
+                                                         "status": "in_progress"})))
+        in_flight += [(next_id, data["stream"]) for next_id, _, data in more]
+        asked += [data["pages"] for _, _, data in more]
+        assert len(in_flight) <= 4
+    several = extraction.STEPS_PER_EXECUTION - 2 * 4
+    assert asked == [extraction.PAGES_PER_STEP] * several + [1] * (len(asked) - several)
+    assert run.result.actions[-1]["actionType"] == act.CONTINUE_AS_NEW
+    assert json.loads(run.result.actions[-1]["input"]) == {**RUN, "streams": 4}
 
 
 def test_pause_lets_pages_in_flight_finish_then_pauses_and_continues_as_new():
