@@ -25,7 +25,7 @@ def steps() -> ExtractionSteps:
 
 @functools.cache
 def batch_steps() -> BatchSteps:
-    return BatchSteps(fail_run=steps().fail)
+    return BatchSteps(fail_run=steps().fail, begin_run=steps().begin)
 
 
 @bp.activity_trigger(input_name="run")

@@ -10,6 +10,14 @@ until `max_parallel` are in flight again, so a small mailbox frees its slot as s
 The orchestration keeps only the ids in flight and the next index, and continues as new every
 few dozen loops.
 
+Runs are planned in the top-up: before it starts the next runs, it begins them (steps.py `begin`:
+list the mailbox's folders, store the plan) all at once, one thread each. A run's plan costs a
+Graph request or two of waiting, and the activities are what a batch is short of: begun inside
+their own `begin_extraction` activities, N runs would hold N activities for that wait, where the
+top-up holds one. A run's own `begin_extraction` then finds its plan and only reads it; if
+planning failed here (Graph throttling, storage), that step plans the run itself, with its
+retries. A run that planning ended (unknown mailbox, access denied) is not started.
+
 Exactly once per run: a run is started only when the runtime has no instance of that id, so a
 top-up that runs twice (activities are at-least-once) never starts a run twice. A run whose
 orchestration ended without recording an outcome (its row still active, checked once the row
@@ -18,6 +26,8 @@ has not changed for STALE_AFTER) is marked failed, so the batch always completes
 from __future__ import annotations
 
 import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol
 
@@ -34,9 +44,12 @@ from mailextract.vault import CredentialVault
 # of a mailbox would hold one while waiting for a Graph slot of its mailbox, where a step of
 # another mailbox could use it (bench/README.md).
 RUN_STREAMS_IN_FLIGHT = 4
+# At most this many runs are planned at once by one top-up (one thread each).
+PLANS_AT_ONCE = 32
 # A run in progress updates its row at every page; one unchanged this long is asked about.
 STALE_AFTER = timedelta(seconds=60)
 ALIVE = ("Pending", "Running", "Suspended", "ContinuedAsNew")
+log = logging.getLogger("mailextract.batches")
 
 
 class RunInstances(Protocol):
@@ -56,9 +69,11 @@ async def _start(instances: RunInstances, batch_id: str, child: str) -> None:
 
 
 class BatchSteps:
-    def __init__(self, *, fail_run: Callable[[str, str, dict[str, str]], None], settings: Settings | None = None,
+    def __init__(self, *, fail_run: Callable[[str, str, dict[str, str]], None],
+                 begin_run: Callable[[str, str], dict[str, Any]] | None = None, settings: Settings | None = None,
                  jobs: JobStore | None = None, vault: CredentialVault | None = None):
         self.fail_run = fail_run  # ExtractionSteps.fail: marks a run failed and forgets its secret
+        self.begin_run = begin_run  # ExtractionSteps.begin: plans a run (idempotent); None: runs plan themselves
         self.settings = settings or get_settings()
         self.jobs = jobs or JobStore(self.settings)
         self.vault = vault or CredentialVault(self.settings)
@@ -83,17 +98,39 @@ class BatchSteps:
         batch_id = batch["batch_id"]
         gate = await asyncio.to_thread(self.gate, batch_id)
         running = [child for child in batch["running"] if await self._in_flight(instances, batch_id, child)]
-        index = batch["next"]
-        while gate["status"] == J.IN_PROGRESS and len(running) < batch["max_parallel"] and index < batch["count"]:
+        index, new = batch["next"], []
+        while gate["status"] == J.IN_PROGRESS and len(running) + len(new) < batch["max_parallel"] \
+                and index < batch["count"]:
             child = child_connection_id(batch_id, index)
             index += 1
             row = await asyncio.to_thread(self.jobs.get, child)
             if row is None or row["status"] in J.FINISHED:  # e.g. cancelled before it started
                 continue
             if await instances.runtime_status(child) is None:
+                new.append(child)
+            else:  # started by an earlier try of this top-up
+                running.append(child)
+        for child, proceed in zip(new, await self._plan(batch_id, new)):
+            if proceed:
                 await _start(instances, batch_id, child)
-            running.append(child)
+                running.append(child)
         return {**gate, "running": running, "next": index}
+
+    async def _plan(self, batch_id: str, children: list[str]) -> list[bool]:
+        """Begin the runs about to start, all at once (the module docstring says why); for each,
+        whether to start it: False only for a run that planning ended (failed)."""
+        if not children or self.begin_run is None:
+            return [True] * len(children)
+
+        def plan(child: str) -> bool:
+            try:
+                return bool(self.begin_run(child, batch_id)["proceed"])
+            except Exception as exc:  # the run's own begin_extraction step plans it, with retries
+                log.info("batch %s: run %s left to plan itself (%s)", batch_id, child, type(exc).__name__)
+                return True
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(min(len(children), PLANS_AT_ONCE), thread_name_prefix="batch-plan") as pool:
+            return list(await asyncio.gather(*(loop.run_in_executor(pool, plan, child) for child in children)))
 
     async def _in_flight(self, instances: RunInstances, batch_id: str, child: str) -> bool:
         row = await asyncio.to_thread(self.jobs.get, child)

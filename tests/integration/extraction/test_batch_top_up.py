@@ -18,7 +18,9 @@ from tests.integration.sync.test_sync_guarantees import RecordingOrchestrations
 
 
 @pytest.fixture
-def settings(graphsim_env, storage_connection_string) -> Settings:
+def settings(graphsim_env, storage_connection_string, graphsim) -> Settings:
+    for i in range(5):  # the batches' mailboxes
+        graphsim.add_mailbox(f"user{i}@contoso.com", 3)
     return Settings.from_mapping({**graphsim_env, "AzureWebJobsStorage": storage_connection_string,
                                   "EXTRACTION_BATCH_PARALLELISM": "2"})
 
@@ -41,12 +43,13 @@ class FakeInstances:
 
 
 class Batch:
-    def __init__(self, settings: Settings, users: int):
-        started = asyncio.run(BatchService(RecordingOrchestrations(), settings=settings).start(
-            {"user_upns": [f"user{i}@contoso.com" for i in range(users)]}, ""))
+    def __init__(self, settings: Settings, users: int = 0, upns: list[str] | None = None):
+        upns = upns or [f"user{i}@contoso.com" for i in range(users)]
+        started = asyncio.run(BatchService(RecordingOrchestrations(), settings=settings).start({"user_upns": upns}, ""))
         self.id, self.jobs, self.instances = started["batch_id"], JobStore(settings), FakeInstances()
-        self.steps = BatchSteps(settings=settings, fail_run=ExtractionSteps(settings=settings).fail)
-        self.state = {"batch_id": self.id, "count": users, "max_parallel": 2, "running": [], "next": 0}
+        runs = ExtractionSteps(settings=settings)
+        self.steps = BatchSteps(settings=settings, fail_run=runs.fail, begin_run=runs.begin)
+        self.state = {"batch_id": self.id, "count": len(upns), "max_parallel": 2, "running": [], "next": 0}
 
     def child(self, index: int) -> str:
         return child_connection_id(self.id, index)
@@ -116,13 +119,54 @@ def test_a_quiet_run_whose_orchestration_is_alive_is_left_alone(settings):
 
 
 def test_a_failed_batch_fails_the_runs_not_begun_and_leaves_working_ones(settings):
-    batch = Batch(settings, users=3)
-    batch.top_up()
-    batch.set_run(0, status=J.IN_PROGRESS, checkpoint={"plan": "p", "next": 0, "active": {}})
+    batch = Batch(settings, users=4)
+    batch.top_up()  # runs 0 and 1 begun (planned) and started
+    batch.set_run(1, status=J.PAUSED)
     batch.steps.fail(batch.id, {"code": "step_failed", "message": "storage down"})
     assert batch.jobs.get_batch(batch.id)["status"] == J.FAILED
     statuses = {r["connection_id"]: (r["status"], (r.get("error") or {}).get("code"))
                 for r in batch.jobs.children(batch.id)}
-    assert statuses == {batch.child(0): (J.IN_PROGRESS, None), batch.child(1): (J.FAILED, "batch_failed"),
-                        batch.child(2): (J.FAILED, "batch_failed")}
-    assert batch.top_up() == {"status": "failed", "cycle": 0, "running": [batch.child(0)], "next": 2}
+    assert statuses == {batch.child(0): (J.IN_PROGRESS, None), batch.child(1): (J.PAUSED, None),
+                        batch.child(2): (J.FAILED, "batch_failed"), batch.child(3): (J.FAILED, "batch_failed")}
+    assert batch.top_up() == {"status": "failed", "cycle": 0, "running": [batch.child(0), batch.child(1)],
+                              "next": 2}
+
+
+def test_the_runs_a_top_up_starts_are_planned_first_all_at_once(settings, monkeypatch):
+    batch = Batch(settings, users=3)
+    planned_at_start, start = [], batch.instances.start
+
+    async def start_recording_the_plan(orchestrator, instance_id, payload):
+        planned_at_start.append(batch.jobs.get(instance_id)["checkpoint"] is not None)
+        await start(orchestrator, instance_id, payload)
+    monkeypatch.setattr(batch.instances, "start", start_recording_the_plan)
+    batch.top_up()
+    assert batch.instances.started == [batch.child(0), batch.child(1)] and planned_at_start == [True, True]
+    run = batch.jobs.get(batch.child(0))
+    assert run["status"] == J.IN_PROGRESS and run["folders_total"] == 11  # its begin_extraction only reads it
+    assert batch.jobs.get(batch.child(2))["checkpoint"] is None  # not started, not planned
+
+
+def test_a_run_that_planning_ended_is_not_started(settings, graphsim):
+    graphsim.add_user_without_mailbox("nobody@contoso.com")
+    batch = Batch(settings, upns=["user0@contoso.com", "nobody@contoso.com", "user2@contoso.com"])
+    assert batch.top_up()["running"] == [batch.child(0)]  # the other slot is filled at the next loop
+    failed = batch.jobs.get(batch.child(1))
+    assert failed["status"] == J.FAILED and failed["error"]["code"] == "mailbox_not_found"
+    assert batch.top_up()["running"] == [batch.child(0), batch.child(2)]
+    assert batch.instances.started == [batch.child(0), batch.child(2)]
+
+
+def test_a_run_whose_planning_met_a_transient_error_starts_and_plans_itself(settings, monkeypatch):
+    batch = Batch(settings, users=2)
+    begin = batch.steps.begin_run
+
+    def begin_failing_for_the_first_run(child, run_id):
+        if child == batch.child(0):
+            raise ConnectionResetError("storage dropped the connection")
+        return begin(child, run_id)
+    monkeypatch.setattr(batch.steps, "begin_run", begin_failing_for_the_first_run)
+    assert batch.top_up()["running"] == [batch.child(0), batch.child(1)]
+    assert batch.instances.started == [batch.child(0), batch.child(1)]
+    assert batch.jobs.get(batch.child(0))["checkpoint"] is None  # its begin_extraction step plans it
+    assert batch.jobs.get(batch.child(1))["checkpoint"] is not None
