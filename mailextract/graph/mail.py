@@ -33,20 +33,26 @@ def list_folders(transport: GraphTransport, upn: str) -> list[MailFolder]:
 
     Why delta: one `mailFolders/delta` round returns the whole tree, nested folders included, in
     one request for most mailboxes, where listing `childFolders` takes a request per folder that
-    has children and one round trip per level, before any message can be read. Where Graph does
-    not offer it (21Vianet) or refuses it (a mailbox at its storage quota answers 403
-    ErrorQuotaExceeded: Graph's "mailFolder: delta" page), the folders are listed level by level instead. The
-    round's deltaLink is not kept: every run lists the folders afresh.
+    has children and one round trip per level, before any message can be read. The round is
+    checked against each folder's childFolderCount: a folder with children the round did not
+    return has them listed level by level, so a round that holds less than the whole tree loses
+    no folder. Where Graph does not offer the round (21Vianet) or refuses it (a mailbox at its
+    storage quota answers 403 ErrorQuotaExceeded: Graph's "mailFolder: delta" page), every level
+    is listed. The round's deltaLink is not kept: every run lists the folders afresh.
     """
-    url = transport.url(f"{q.user_path(upn)}/mailFolders/delta")
+    root = q.user_path(upn)
     try:
-        found = list(_all_pages(transport, url, upn, {"$select": f"{FOLDER_SELECT},isHidden"},
-                                prefer=(q.max_page_size_preference(FOLDER_PAGE_SIZE),)))
+        found = [raw for raw in _all_pages(transport, transport.url(f"{root}/mailFolders/delta"), upn,
+                                           {"$select": f"{FOLDER_SELECT},isHidden"},
+                                           prefer=(q.max_page_size_preference(FOLDER_PAGE_SIZE),))
+                 if "@removed" not in raw]
     except GraphError as exc:
         if not _without_folder_delta(exc):
             raise
-        return _list_folders_by_level(transport, upn)
-    return _folder_tree([raw for raw in found if "@removed" not in raw])
+        return _list_folders_by_level(transport, upn, [(f"{root}/mailFolders", None, "")], set())
+    folders, incomplete = _folder_tree(found)
+    listings = [(_child_folders_path(root, folder.id), folder.id, folder.path) for folder in incomplete]
+    return folders + _list_folders_by_level(transport, upn, listings, {str(raw["id"]) for raw in found})
 
 
 def _without_folder_delta(exc: GraphError) -> bool:
@@ -54,8 +60,9 @@ def _without_folder_delta(exc: GraphError) -> bool:
     return quota or (exc.status in (400, 404) and not isinstance(exc, MailboxNotFound))
 
 
-def _folder_tree(found: list[dict[str, Any]]) -> list[MailFolder]:
-    """The visible folders of a delta round (any order, maybe repeated) as the listing gives them."""
+def _folder_tree(found: list[dict[str, Any]]) -> tuple[list[MailFolder], list[MailFolder]]:
+    """The visible folders of a delta round (any order, maybe repeated) as the listing gives them,
+    and those of them with more children (childFolderCount, or none given) than the round holds."""
     by_id = {str(raw["id"]): raw for raw in found}
     children: dict[str | None, list[dict[str, Any]]] = {}
     for raw in by_id.values():
@@ -64,6 +71,7 @@ def _folder_tree(found: list[dict[str, Any]]) -> list[MailFolder]:
     for siblings in children.values():
         siblings.sort(key=lambda raw: (str(raw.get("displayName") or "").lower(), str(raw["id"])))
     result: list[MailFolder] = []
+    incomplete: list[MailFolder] = []
     pending: deque[tuple[dict[str, Any], str]] = deque((raw, "") for raw in children.get(None, []))
     while pending:
         raw, parent_path = pending.popleft()
@@ -71,25 +79,35 @@ def _folder_tree(found: list[dict[str, Any]]) -> list[MailFolder]:
             continue
         folder = _mail_folder(raw, None, parent_path)
         result.append(folder)
-        pending.extend((child, folder.path) for child in children.get(folder.id, []))
-    return result
+        kids = children.get(folder.id, [])
+        if raw.get("childFolderCount") is None or folder.child_folder_count > len(kids):
+            incomplete.append(folder)
+        pending.extend((child, folder.path) for child in kids)
+    return result, incomplete
 
 
-def _list_folders_by_level(transport: GraphTransport, upn: str) -> list[MailFolder]:
-    root = q.user_path(upn)
+def _list_folders_by_level(transport: GraphTransport, upn: str, pending: list[tuple[str, str | None, str]],
+                           known: set[str]) -> list[MailFolder]:
+    """Folders listed level by level from `pending` (listing path, parent id, parent path),
+    leaving out the `known` ones and what lies below them (known already)."""
     result: list[MailFolder] = []
-    pending: deque[tuple[str, str | None, str]] = deque([(f"{root}/mailFolders", None, "")])
-    while pending:
-        path, parent_id, parent_path = pending.popleft()
+    queue = deque(pending)
+    while queue:
+        path, parent_id, parent_path = queue.popleft()
         for raw in _all_pages(transport, transport.url(path), upn,
                               {"$select": FOLDER_SELECT, "$top": str(FOLDER_PAGE_SIZE)}):
+            if str(raw["id"]) in known:
+                continue
             folder = _mail_folder(raw, parent_id, parent_path)
             result.append(folder)
             # childFolderCount saves one request per leaf; if Graph omits it, ask anyway.
             if raw.get("childFolderCount") is None or folder.child_folder_count > 0:
-                pending.append((f"{root}/mailFolders/{q.segment(folder.id, 'folder_id')}/childFolders",
-                                folder.id, folder.path))
+                queue.append((_child_folders_path(q.user_path(upn), folder.id), folder.id, folder.path))
     return result
+
+
+def _child_folders_path(root: str, folder_id: str) -> str:
+    return f"{root}/mailFolders/{q.segment(folder_id, 'folder_id')}/childFolders"
 
 
 def _mail_folder(raw: dict[str, Any], parent_id: str | None, parent_path: str) -> MailFolder:

@@ -27,6 +27,7 @@ class MiniGraph:
             "f-proj": ("f-inbox", "Projects"), "f-2024": ("f-proj", "2024"), "f-misc": ("f-inbox", "Misc"),
         }
         self.hidden: set[str] = set()
+        self.left_out_of_delta: set[str] = set()  # folders a delta round does not return
         self.messages = [{"id": f"m{i:02d}", "parentFolderId": "f-inbox" if i % 3 else "f-proj"} for i in range(11)]
         self.folder_delta_error = None
 
@@ -37,7 +38,7 @@ class MiniGraph:
         if path == "/mailFolders/delta":
             if self.folder_delta_error:
                 return self.folder_delta_error
-            rows = [self._folder(f) for f in reversed(self.folders)]
+            rows = [self._folder(f) for f in reversed(self.folders) if f not in self.left_out_of_delta]
             query = {"$top": req.headers["Prefer"].split("odata.maxpagesize=")[1].split(",")[0], **query}
         elif path == "/mailFolders":
             rows = [self._folder(f) for f, (p, _) in self.folders.items() if p is None]
@@ -87,6 +88,24 @@ def test_a_hidden_folder_and_what_lies_below_it_are_left_out_as_the_listing_does
     graph.hidden.add("f-proj")
     assert [f.path for f in client_for(FakeSender(handler=graph)).list_folders(UPN)] == [
         "Inbox", "Sent Items", "Inbox/Misc"]
+
+
+@pytest.mark.parametrize("left_out, listed", [
+    ({"f-proj", "f-misc", "f-2024"}, ["f-inbox", "f-proj"]),  # a round of the top level only
+    ({"f-2024"}, ["f-proj"]),
+])
+def test_children_a_delta_round_did_not_return_are_listed_so_no_folder_is_missed(left_out, listed):
+    graph = MiniGraph()
+    graph.left_out_of_delta = left_out
+    sender = FakeSender(handler=graph)
+    folders = client_for(sender).list_folders(UPN)
+    assert sorted((f.id, f.path, f.parent_id) for f in folders) == [
+        ("f-2024", "Inbox/Projects/2024", "f-proj"), ("f-inbox", "Inbox", "root"), ("f-misc", "Inbox/Misc", "f-inbox"),
+        ("f-proj", "Inbox/Projects", "f-inbox"), ("f-sent", "Sent Items", "root")]
+    position = {f.id: i for i, f in enumerate(folders)}
+    assert all(position.get(f.parent_id, -1) < position[f.id] for f in folders)  # parents first
+    assert [r.path for r in sender.sent] == [f"{USER}/mailFolders/delta"] + [
+        f"{USER}/mailFolders/{folder}/childFolders" for folder in listed]
 
 
 @pytest.mark.parametrize("refusal", [
