@@ -57,7 +57,7 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
     stream it claims when that one ends (steps.py); a step that ended its last stream makes room
     for a claim. To pause, or after STEPS_PER_EXECUTION steps, no new step starts and the
     steps in flight finish (their checkpoints are stored); the next execution resumes the streams
-    still active. The last 2 x STREAMS_IN_FLIGHT steps an execution schedules read one page each.
+    still active. The last 2 x (streams in flight) steps an execution schedules read one page each.
     """
     run = context.get_input()  # {"connection_id", "run_id"[, "streams"]}
     streams_in_flight = run.get("streams") or STREAMS_IN_FLIGHT
