@@ -80,7 +80,7 @@ def _folder_tree(found: list[dict[str, Any]]) -> tuple[list[MailFolder], list[Ma
         folder = _mail_folder(raw, None, parent_path)
         result.append(folder)
         kids = children.get(folder.id, [])
-        if raw.get("childFolderCount") is None or folder.child_folder_count > len(kids):
+        if _more_children_than(raw, len(kids)):
             incomplete.append(folder)
         pending.extend((child, folder.path) for child in kids)
     return result, incomplete
@@ -90,6 +90,7 @@ def _list_folders_by_level(transport: GraphTransport, upn: str, pending: list[tu
                            known: set[str]) -> list[MailFolder]:
     """Folders listed level by level from `pending` (listing path, parent id, parent path),
     leaving out the `known` ones and what lies below them (known already)."""
+    root = q.user_path(upn)
     result: list[MailFolder] = []
     queue = deque(pending)
     while queue:
@@ -100,10 +101,14 @@ def _list_folders_by_level(transport: GraphTransport, upn: str, pending: list[tu
                 continue
             folder = _mail_folder(raw, parent_id, parent_path)
             result.append(folder)
-            # childFolderCount saves one request per leaf; if Graph omits it, ask anyway.
-            if raw.get("childFolderCount") is None or folder.child_folder_count > 0:
-                queue.append((_child_folders_path(q.user_path(upn), folder.id), folder.id, folder.path))
+            if _more_children_than(raw, 0):  # childFolderCount saves one request per leaf
+                queue.append((_child_folders_path(root, folder.id), folder.id, folder.path))
     return result
+
+
+def _more_children_than(raw: dict[str, Any], known: int) -> bool:
+    """The folder has more child folders than `known`, by its childFolderCount; without one, ask."""
+    return raw.get("childFolderCount") is None or int(raw["childFolderCount"]) > known
 
 
 def _child_folders_path(root: str, folder_id: str) -> str:
