@@ -83,6 +83,39 @@ def _get(doc: Mapping[str, Any], *path: str, default: Any = None) -> Any:
     return node
 
 
+@dataclass
+class Options:
+    """devhost's command line (python -m devhost --help)."""
+    app_dir: Path
+    port: int
+    settings_file: Path | None
+    require_keys: bool
+    host: str = "127.0.0.1"
+    workers: int = 1
+
+
+FLEX_DEFAULT_FUNCTION_TIMEOUT = 30 * 60.0
+
+
+def parse_function_timeout(raw: object) -> float | None:
+    """host.json's functionTimeout: "hh:mm:ss" (or "d.hh:mm:ss"), or "-1" for no limit."""
+    text = str(raw).strip()
+    if text == "-1":
+        return None
+    days, _, clock = text.rpartition(".") if text.count(":") == 2 and "." in text.split(":")[0] else ("", "", text)
+    parts = clock.split(":")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        hours, minutes, seconds = int(parts[0]), int(parts[1]), float(parts[2])
+        total = (int(days) if days else 0) * 86400 + hours * 3600 + minutes * 60 + seconds
+    except ValueError:
+        raise ConfigError(f"host.json functionTimeout must be hh:mm:ss or -1, got {text!r}") from None
+    if total <= 0:
+        raise ConfigError(f"host.json functionTimeout must be positive, got {text!r}")
+    return total
+
+
 @dataclass(frozen=True)
 class HostConfig:
     app_dir: Path
@@ -91,6 +124,10 @@ class HostConfig:
     max_concurrent_activities: int
     max_concurrent_orchestrators: int
     storage_connection: str
+    partition_count: int = 4  # durableTask.storageProvider.partitionCount: replays' worker
+    # host.json functionTimeout in seconds (None: unbounded, "-1"); the Flex Consumption plan's
+    # default when absent (docs/durable-host.md)
+    function_timeout: float | None = FLEX_DEFAULT_FUNCTION_TIMEOUT
 
 
 def load_host_config(app_dir: Path, environ: Mapping[str, str]) -> HostConfig:
@@ -127,6 +164,10 @@ def load_host_config(app_dir: Path, environ: Mapping[str, str]) -> HostConfig:
         max_concurrent_orchestrators=positive_int(
             "extensions", "durableTask", "maxConcurrentOrchestratorFunctions", default=10),
         storage_connection=storage,
+        partition_count=positive_int(
+            "extensions", "durableTask", "storageProvider", "partitionCount", default=4),
+        function_timeout=(parse_function_timeout(doc["functionTimeout"]) if "functionTimeout" in doc
+                          else FLEX_DEFAULT_FUNCTION_TIMEOUT),
     )
 
 

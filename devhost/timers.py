@@ -13,14 +13,13 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from azure.functions.timer import TimerRequest
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 from croniter import croniter
 
 from devhost.discovery import FunctionSpec
-from devhost.invoker import Invoker
+from devhost.invoker import Invoker, log_failure
 
 log = logging.getLogger("devhost")
 TIMESPAN = re.compile(r"^(\d+):(\d{2}):(\d{2})$")
@@ -71,13 +70,13 @@ class TimerRunner:
                                         "Last": occurrence.isoformat()}, mode=UpdateMode.REPLACE)
 
     async def _fire(self, past_due: bool) -> None:
-        arguments = {self.spec.trigger_param: TimerRequest(past_due=past_due)}
-        if self.spec.client_param:
-            arguments[self.spec.client_param] = self.client_json()
+        """One run, in a worker (round-robin), which builds the TimerRequest."""
+        client = self.client_json() if self.spec.client_param else None
         try:
-            await self.invoker.invoke(self.spec, arguments, label=f"past_due={past_due}")
-        except Exception:
-            log.exception("timer function '%s' raised", self.spec.name)
+            await self.invoker.invoke(self.spec, {"past_due": past_due}, client=client,
+                                      label=f"past_due={past_due}")
+        except Exception as exc:
+            log_failure("timer function '%s' raised", self.spec.name, exc=exc)
 
     async def run(self) -> None:
         """Run forever; a storage hiccup is logged and retried, never ends the schedule."""

@@ -10,9 +10,12 @@ Writes to other instances (a child's start, a parent's completion) are made befo
 and are idempotent, and completions for a task that already has one in history are dropped, so
 a redone episode never delivers a result twice. Activities are at-least-once, as in Azure.
 
-Delivery rules (durable-protocol.md): the first episode starts with ExecutionStarted; a
-suspended instance takes only resume and terminate; at most one retry-related event per
-episode, delivered last (see actions.py).
+Delivery follows the extension: an episode takes every message that is due for the instance, in
+arrival order (DurableTask.Core TaskOrchestrationDispatcher.ReconcileMessagesWithState adds all
+of a work item's messages to the history before the replay), up to what one Azure Storage work
+item can hold (MAX_EVENTS_PER_EPISODE). The first episode starts with ExecutionStarted; a
+suspended instance takes only resume and terminate. The ids of new work, retries included, are
+allocated as the extension's replay allocates them (actions.py), whatever arrives together.
 """
 from __future__ import annotations
 
@@ -22,23 +25,28 @@ import json
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from functools import partial
 from typing import Any, Callable
 
 from devhost.discovery import FunctionRegistry
 from devhost.durable import actions as act
 from devhost.durable.history import EventType, completed_task_id, event, iso, utcnow
-from devhost.durable.replay import ReplayResult, replay
+from devhost.durable.replay import ReplayResult
 from devhost.durable.store import DurableStore, Row, epoch_ms, history_key, message_key, work_key
-from devhost.invoker import Invoker, decode_activity_input, encode_activity_output
+from devhost.invoker import Invoker
 
 log = logging.getLogger("devhost")
 
 ACTIVE = ("Pending", "Running", "Suspended")
 TERMINAL = ("Completed", "Failed", "Terminated", "Canceled")
-MAX_EVENTS_PER_EPISODE = 50
+# The most messages one episode takes. The extension has no per-episode cap: a work item carries
+# every message buffered for the instance. The buffer is what bounds it: DurableTask.AzureStorage
+# ControlQueue.GetMessagesAsync stops dequeuing once ControlQueueBufferThreshold messages are
+# pending and dequeues ControlQueueBatchSize (32) at a time, and the extension sets the threshold
+# to 32 for Python apps on the Consumption plan (AzureStorageDurabilityProviderFactory; 256 on
+# other plans). 32 + 32 - 1 = 63, which also keeps an episode's deletes in one 100-operation
+# Table transaction.
+MAX_EVENTS_PER_EPISODE = 63
 INVALID_ID_CHARS = set("/\\#?") | {chr(c) for c in range(0x20)} | {chr(c) for c in range(0x7F, 0xA0)}
 
 
@@ -62,15 +70,17 @@ def validate_instance_id(instance_id: str) -> None:
 class Engine:
     def __init__(self, store: DurableStore, registry: FunctionRegistry, *,
                  max_activities: int, max_orchestrators: int,
-                 client_json: Callable[[], str] | None = None):
+                 client_json: Callable[[], str] | None = None, workers: Any):
+        """`workers` (devhost.workers.WorkerPool) runs activities and replays in the worker
+        processes, holding each worker to max_activities activities and max_orchestrators replays
+        (host.json's limits apply per instance in Azure, and a worker is one instance)."""
         self.store = store
         self.registry = registry
         self._client_json = client_json  # the value of a durableClient binding on an activity
-        self._activity_pool = ThreadPoolExecutor(max_activities, thread_name_prefix="activity")
-        self._orchestrator_pool = ThreadPoolExecutor(max_orchestrators, thread_name_prefix="orchestrator")
-        self._invoker = Invoker(self._activity_pool)
-        self._activity_slots = asyncio.Semaphore(max_activities)
-        self._episode_slots = asyncio.Semaphore(max_orchestrators)
+        self._pool = workers
+        self._invoker = Invoker(workers)
+        # Episodes' storage I/O runs here; their replays are limited per worker by the pool.
+        self._episode_slots = asyncio.Semaphore(max_orchestrators * workers.count)
         self._workers: dict[str, asyncio.Task] = {}
         self._dirty: set[str] = set()
         self._active_work: set[tuple[str, str]] = set()
@@ -97,8 +107,7 @@ class Engine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._activity_pool.shutdown(wait=False, cancel_futures=True)
-        self._orchestrator_pool.shutdown(wait=False, cancel_futures=True)
+        # The worker processes belong to whoever started them (devhost.host / __main__).
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -148,39 +157,50 @@ class Engine:
 
     # --- activities ------------------------------------------------------------------------
     async def _run_activity(self, instance_id: str, row: Row) -> None:
+        """Run one work row's activity in a worker with a free slot and store its result. When
+        the worker dies mid-run the activity did not complete: it runs again (at-least-once, as
+        for the work rows a crashed devhost leaves)."""
+        from devhost.invoker import WorkerLost, failure_text, log_failure
         key = (instance_id, row.key)
         if key in self._active_work:
             return
         self._active_work.add(key)
         try:
-            async with self._activity_slots:
-                work = row.data
-                spec = self.registry.get("activity", work["name"])
-                label = f"InstanceId={instance_id}"
-                when = utcnow()
-                if spec is None:
-                    ev = event(EventType.TaskFailed, when, TaskScheduledId=work["taskId"],
-                               Reason=f"The function '{work['name']}' doesn't exist, is disabled, "
-                                      "or is not an activity function.", Details="")
-                else:
-                    arguments = {spec.trigger_param: decode_activity_input(work.get("input"))}
-                    if spec.client_param and self._client_json:
-                        arguments[spec.client_param] = self._client_json()
+            work = row.data
+            spec = self.registry.get("activity", work["name"])
+            label = f"InstanceId={instance_id}"
+            if spec is None:
+                ev = event(EventType.TaskFailed, utcnow(), TaskScheduledId=work["taskId"],
+                           Reason=f"The function '{work['name']}' doesn't exist, is disabled, "
+                                  "or is not an activity function.", Details="")
+            else:
+                lost = 0
+                while True:
+                    client = self._client_json() if spec.client_param and self._client_json else None
                     try:
-                        value = await self._invoker.invoke(spec, arguments, label=label)
+                        async with self._pool.activity_slot() as worker:
+                            value = await self._invoker.invoke(spec, {"input": work.get("input")},
+                                                               client=client, worker=worker, label=label)
                         ev = event(EventType.TaskCompleted, utcnow(), TaskScheduledId=work["taskId"],
-                                   Result=encode_activity_output(value))
+                                   Result=value)
+                        break
+                    except WorkerLost as exc:
+                        lost += 1
+                        log.warning("activity %s of instance %s did not complete (%s); running it "
+                                    "again", work["name"], instance_id, exc)
+                        await asyncio.sleep(min(0.2 * 2 ** (lost - 1), 10))
                     except Exception as exc:
-                        log.warning("activity %s of instance %s failed: %s: %s", work["name"],
-                                    instance_id, type(exc).__name__, exc, exc_info=exc)
+                        log_failure("activity %s of instance %s failed: %s", work["name"], instance_id,
+                                    failure_text(exc), exc=exc, level=logging.WARNING)
                         ev = event(EventType.TaskFailed, utcnow(), TaskScheduledId=work["taskId"],
                                    Reason=f"Activity function '{work['name']}' failed: "
-                                          f"{type(exc).__name__}: {exc}", Details="")
-                stored = await self.store.complete_work(
-                    instance_id, row.key,
-                    {"kind": "event", "execution": work["executionId"], "event": ev})
-                if stored:
-                    self.notify(instance_id)
+                                          f"{failure_text(exc)}", Details="")
+                        break
+            stored = await self.store.complete_work(
+                instance_id, row.key,
+                {"kind": "event", "execution": work["executionId"], "event": ev})
+            if stored:
+                self.notify(instance_id)
         finally:
             self._active_work.discard(key)
 
@@ -230,11 +250,10 @@ class Engine:
         # Control events after the delivered ones: history[1] must stay ExecutionStarted.
         new_events = [event(EventType.OrchestratorStarted, now), *picked.deliver, *picked.control]
         started = time.monotonic()
-        result: ReplayResult = await asyncio.get_running_loop().run_in_executor(
-            self._orchestrator_pool, partial(
-                replay, spec.user_function, instance_id=instance_id, input_text=inst.get("input"),
-                history=played + new_events,
-                parent_instance_id=(inst.get("parent") or {}).get("instanceId")))
+        result: ReplayResult = await self._pool.replay(
+            spec.name, instance_id=instance_id, input_text=inst.get("input"),
+            history=played + new_events,
+            parent_instance_id=(inst.get("parent") or {}).get("instanceId"))
         self._log_replay(inst, result, started)
         if result.custom_status is not None:
             inst["customStatus"] = json.dumps(result.custom_status)
@@ -245,14 +264,12 @@ class Engine:
                 f"Orchestrator function '{inst['name']}' failed: {result.error}"))
             return picked.more
         try:
-            commands = book.plan(result.actions)
-            for ev in picked.deliver:
-                commands.extend(book.on_delivered(ev, now))
+            # The extension's replay of this history with the SDK's actions: the ids it allocates
+            # for new work, retries included (actions.py).
+            commands = book.episode(result.actions, history + new_events)
         except (act.NonDeterminismError, act.UnsupportedActionError) as exc:
-            prefix = ("Non-deterministic workflow detected: "
-                      if isinstance(exc, act.NonDeterminismError) else "")
             await self._finish(inst, picked, new_events, now,
-                               error=f"Orchestrator function '{inst['name']}' failed: {prefix}{exc}")
+                               error=f"Orchestrator function '{inst['name']}' failed: {exc}")
             return False
         inst["book"] = book.to_json()
 
@@ -303,7 +320,9 @@ class Engine:
                 return picked
             picked.deliver.append(start.data["event"])
             picked.consumed.append(start.key)
-        for index, msg in enumerate(due):
+        # Every due message, in arrival order, up to what one work item can hold (see above).
+        picked.more = len(due) > MAX_EVENTS_PER_EPISODE
+        for msg in due[:MAX_EVENTS_PER_EPISODE]:
             if msg.key in picked.consumed:
                 continue
             kind = msg.data["kind"]
@@ -334,9 +353,6 @@ class Engine:
                 done.add(task_id)
             picked.deliver.append(ev)
             picked.consumed.append(msg.key)
-            if book.is_retry_event(ev) or len(picked.deliver) >= MAX_EVENTS_PER_EPISODE:
-                picked.more = index + 1 < len(due)
-                break
         # Resumed after skipping messages: deliver them in the next episode.
         picked.more = picked.more or (skipped_while_suspended and not picked.suspended)
         return picked
@@ -533,10 +549,19 @@ class Engine:
         return [ev for row in rows for ev in row.data["events"]]
 
     async def purge(self, instance_id: str) -> int:
+        """Purge one instance by id; the count purged (0: no such instance).
+
+        As the extension's HttpApiHandler.HandleDeleteHistoryByIdRequestAsync (Durable 3.9.1+, PR
+        #3311; bundles 4.x resolve Durable 3.x): an orchestration whose status is not Completed,
+        Failed, Terminated or Canceled is refused with 412 and left as it is, a terminate requested
+        but not processed yet included (the instance still says Running). Ids starting with '@'
+        (entity ids) skip that check. The storage provider does not check anything itself
+        (DurableTask.AzureStorage AzureTableTrackingStore.PurgeInstanceHistoryAsync deletes the
+        rows it finds), so before 3.9.1 a running instance was purged. docs/durable-host.md."""
         inst = await self.store.get_instance(instance_id)
         if inst is None:
             return 0
-        if inst["runtimeStatus"] in ACTIVE:
-            raise ManagementError(400, f"Instance '{instance_id}' is {inst['runtimeStatus']}; "
-                                       "only completed, failed or terminated instances can be purged.")
+        if not instance_id.startswith("@") and inst["runtimeStatus"] not in TERMINAL:
+            raise ManagementError(412, "Only orchestrations in a terminal state can be purged, but the orchestration "
+                                       f"with instance ID {instance_id} has status {inst['runtimeStatus']}")
         return await self.store.purge(instance_id)

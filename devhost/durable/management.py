@@ -192,8 +192,19 @@ class ManagementApi:
         return web.json_response([status_body(i, show_input=show_input) for i in found], headers=headers)
 
     async def _purge(self, instance_id: str) -> web.Response:
-        deleted = await self.engine.purge(instance_id)
-        if not deleted:
+        """DELETE instances/{id}, as HttpApiHandler.HandleDeleteHistoryByIdRequestAsync answers it
+        (Durable 3.9.1+): 404 for an unknown orchestration; 412 for one that is not in a terminal
+        state, its body the message as a JSON string (CreateResponse(PreconditionFailed, string), not
+        an error object); else 200 {"instancesDeleted": n}. An '@' id (an entity's) is not looked up
+        first: unknown, it answers 200 with 0. The SDK maps 200 and 404 and raises "The operation
+        failed with an unexpected status code 412" for the refusal."""
+        try:
+            deleted = await self.engine.purge(instance_id)
+        except ManagementError as exc:
+            if exc.status == 412:
+                return web.json_response(str(exc), status=412)
+            raise
+        if not deleted and not instance_id.startswith("@"):
             return web.Response(status=404, text="", content_type="application/json")
         return web.json_response({"instancesDeleted": deleted})
 

@@ -1,8 +1,11 @@
 """The HTTP front door: function routes, the Durable webhooks and the SDK's RPC path.
 
-Requests never wait on each other: async functions run on the event loop, sync ones on a
-thread pool, and orchestration work happens in the engine's own tasks. An exception in a
-function answers 500 with an empty body; the trace goes to the log only.
+Routing, keys, the webhooks and the RPC path are answered here, in devhost's process, as the
+Functions host answers them; an HTTP function itself runs in a worker process (round-robin), its
+request and result crossing as plain dicts (http/transport.py). Requests never wait on each
+other: in the worker async functions run on its event loop, sync ones on its thread pool, and
+orchestration work happens in the engine's own tasks. An exception in a function answers 500
+with an empty body (so does a worker dying mid-request); the trace goes to the log only.
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from devhost.durable.management import ManagementApi
 from devhost.http.convert import to_func_request, to_web_response
 from devhost.http.keys import Keys, presented_key
 from devhost.http.routing import RouteTable, compile_route
-from devhost.invoker import Invoker
+from devhost.http.transport import request_to_dict, result_from_dict
+from devhost.invoker import Invoker, log_failure
 
 log = logging.getLogger("devhost")
 
@@ -68,12 +72,11 @@ class HttpFront:
         if not self.keys.allows(spec.trigger.get("authLevel", "function"),
                                 presented_key(request.headers, request.query)):
             return web.Response(status=401)
-        arguments = {spec.trigger_param: await to_func_request(request, params)}
-        if spec.client_param:
-            arguments[spec.client_param] = self.client_json()
+        trigger = request_to_dict(await to_func_request(request, params))
+        client = self.client_json() if spec.client_param else None
         try:
-            result = await self.invoker.invoke(spec, arguments, label=f"{request.method} {path}")
-            return to_web_response(result)
-        except Exception:
-            log.exception("function '%s' raised", spec.name)
+            result = await self.invoker.invoke(spec, trigger, client=client, label=f"{request.method} {path}")
+            return to_web_response(result_from_dict(result))
+        except Exception as exc:
+            log_failure("function '%s' raised", spec.name, exc=exc)
             return web.Response(status=500)

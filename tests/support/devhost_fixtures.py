@@ -1,8 +1,12 @@
 """devhost as a real subprocess on a free port, one task hub per test, logs kept on failure.
 
-`devhost_factory(app_dir, env=..., args=...)` starts one; `.kill()` is `kill -9` (the crash
-tests), `.restart()` starts it again on the same port, hub and storage. When a test fails, the
-logs of every devhost it started are copied to test-artifacts/<test name>/.
+`devhost_factory(app_dir, env=..., args=..., workers=2)` starts one; `.kill()` is `kill -9` (the
+crash tests), `.restart()` starts it again on the same port, hub and storage. When a test fails,
+the logs of every devhost it started are copied to test-artifacts/<test name>/.
+
+Every devhost runs the app in DEFAULT_WORKERS worker processes (`--workers`), as a scaled-out app
+runs on several instances, so no test passes only because two invocations shared a process.
+`workers=` (or `--workers` in `args`) overrides it.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import pytest
 from devhost.azurite import REPO_ROOT, free_port
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
+DEFAULT_WORKERS = 2
 
 
 class DevhostProcess:
@@ -79,6 +84,16 @@ class DevhostProcess:
         self.kill()
         return self.start()
 
+    def worker_pids(self) -> set[int]:
+        """Pids of the worker processes running the app now (devhost's child processes)."""
+        if not self.process or self.process.poll() is not None:
+            return set()
+        try:
+            text = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
+        except OSError:
+            return set()
+        return {int(pid) for pid in text.split()}
+
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
@@ -99,7 +114,7 @@ def devhost_factory(storage_connection_string, tmp_path, request):
     started: list[DevhostProcess] = []
 
     def start(app_dir: Path, *, env: dict[str, str] | None = None, args: list[str] = (),
-              hub: str | None = None) -> DevhostProcess:
+              hub: str | None = None, workers: int | None = None) -> DevhostProcess:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("DEVHOST_")}
         full_env.update({
             "AzureWebJobsStorage": storage_connection_string,
@@ -108,7 +123,10 @@ def devhost_factory(storage_connection_string, tmp_path, request):
             "PYTHONUNBUFFERED": "1",
         })
         full_env.update(env or {})
-        proc = DevhostProcess(Path(app_dir), full_env, list(args), tmp_path / f"devhost-{len(started)}.log")
+        args = list(args)
+        if "--workers" not in args:
+            args += ["--workers", str(workers or DEFAULT_WORKERS)]
+        proc = DevhostProcess(Path(app_dir), full_env, args, tmp_path / f"devhost-{len(started)}.log")
         started.append(proc)
         return proc.start()
 

@@ -1,12 +1,15 @@
 """A sample DFApp that exercises every feature devhost supports, driven by tests/devhost/.
 
 Not part of the product: it exists so devhost can be tested against real SDK behaviour.
-Activities that must fail a set number of times keep their attempt counts in this process
-(devhost runs every function in one process).
+Activities that must fail a set number of times count their attempts in files (devhost runs
+the app in several worker processes, as Azure runs it on several instances, so a count kept in
+one process would miss the attempts another one made).
 """
 import asyncio
+import fcntl
 import json
 import os
+import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -17,16 +20,24 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, UpdateMode
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
-_attempts: dict[str, int] = {}
 _attempts_lock = threading.Lock()
 _replays: dict[str, int] = {}
 _in_flight = {"now": 0, "max": 0}
 
 
+ATTEMPTS_DIR = os.path.join(tempfile.gettempdir(), "devhost-sample-attempts")
+
+
 def _count_attempt(key: str) -> int:
-    with _attempts_lock:
-        _attempts[key] = _attempts.get(key, 0) + 1
-        return _attempts[key]
+    """This attempt's number for `key`, counted across the worker processes."""
+    os.makedirs(ATTEMPTS_DIR, exist_ok=True)
+    path = os.path.join(ATTEMPTS_DIR, "".join(c if c.isalnum() or c in "-_." else "_" for c in key))
+    with _attempts_lock, open(path, "a+", encoding="utf-8") as marks:
+        fcntl.flock(marks, fcntl.LOCK_EX)
+        marks.write("x\n")
+        marks.flush()
+        marks.seek(0)
+        return len(marks.read().splitlines())
 
 
 def _json(body, status=200) -> func.HttpResponse:
@@ -360,3 +371,94 @@ def tick(timer: func.TimerRequest) -> None:
     time.sleep(float(os.environ.get("TICK_SECONDS", "1.5")))
     table.upsert_entity({"PartitionKey": "tick", "RowKey": f"{started:.6f}", "Start": started,
                          "End": time.time(), "PastDue": timer.past_due}, mode=UpdateMode.REPLACE)
+
+
+# ---- worker processes (test_workers.py) --------------------------------------------------------
+# Each worker process imports this module on its own, so this counter is per process, as module
+# state is per instance in Azure.
+_per_process = {"calls": 0}
+
+
+@app.route(route="pid", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def process_id(req: func.HttpRequest) -> func.HttpResponse:
+    return _json({"pid": os.getpid()})
+
+
+@app.orchestration_trigger(context_name="context")
+def fan_out_to(context: df.DurableOrchestrationContext):
+    """Calls one activity `count` times at once: input {"activity", "count", "input"}."""
+    spec = context.get_input()
+    return (yield context.task_all([context.call_activity(spec["activity"], spec.get("input"))
+                                    for _ in range(spec["count"])]))
+
+
+@app.orchestration_trigger(context_name="context")
+def call_once(context: df.DurableOrchestrationContext):
+    """Calls one activity once, then answers the pid of the process that replayed it last."""
+    spec = context.get_input()
+    result = yield context.call_activity(spec["activity"], spec.get("input"))
+    return {"result": result, "replayed_in": os.getpid()}
+
+
+@app.activity_trigger(input_name="unused")
+def count_in_process(unused) -> dict:
+    with _attempts_lock:
+        _per_process["calls"] += 1
+        return {"pid": os.getpid(), "count": _per_process["calls"]}
+
+
+@app.activity_trigger(input_name="seconds")
+def timed_sleep(seconds: float) -> dict:
+    started = time.time()
+    time.sleep(seconds)
+    return {"pid": os.getpid(), "start": started, "end": time.time()}
+
+
+@app.activity_trigger(input_name="spec")
+def marked_sleep(spec: dict) -> int:
+    """Appends its pid to the file spec["path"], then sleeps: a test can kill it mid-run."""
+    with open(spec["path"], "a", encoding="utf-8") as marks:
+        marks.write(f"{os.getpid()}\n")
+    time.sleep(spec["seconds"])
+    return os.getpid()
+
+
+# ---- *_with_retry in a fan-out: SDK issue #603 (test_retry_fan_out.py) ---------------------------
+@app.orchestration_trigger(context_name="context")
+def retry_fan_out(context: df.DurableOrchestrationContext):
+    """Three `call_activity_with_retry` tasks in task_any; once the first is done the other two
+    are awaited, then two new ones are fanned out. Input {"dir", "stall", "retry_ms", "calls":
+    {name: paced spec}}. After the first result the orchestrator blocks `stall` seconds, once
+    (not while replaying), so that what arrives meanwhile reaches it in one episode."""
+    spec = context.get_input()
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=spec["retry_ms"],
+                              max_number_of_attempts=2)
+
+    def call(name: str):
+        return context.call_activity_with_retry(
+            "paced", options, {"dir": spec["dir"], "name": name, **spec["calls"].get(name, {})})
+
+    handles = [call("a"), call("b"), call("c")]
+    first = yield context.task_any(handles)
+    if not context.is_replaying:
+        time.sleep(spec["stall"])
+    pending = [task for task in handles if task is not first]
+    while pending:
+        pending.remove((yield context.task_any(pending)))
+    more = yield context.task_all([call("d"), call("e")])
+    return [task.result for task in handles] + more
+
+
+@app.activity_trigger(input_name="spec")
+def paced(spec: dict) -> str:
+    """Sleeps spec["seconds"], then fails if spec["fail_first"] and this is its first attempt.
+    Attempts are counted in the file spec["dir"]/spec["name"] (workers are separate processes)."""
+    marks = os.path.join(spec["dir"], spec["name"])
+    with open(marks, "a", encoding="utf-8") as out:
+        out.write(f"{time.time()}\n")
+    with open(marks, encoding="utf-8") as lines:
+        attempt = len(lines.read().splitlines())
+    time.sleep(spec.get("seconds", 0))
+    if spec.get("fail_first") and attempt == 1:
+        raise RuntimeError(f"{spec['name']} attempt {attempt} failed")
+    return f"{spec['name']}#{attempt}"
