@@ -1,5 +1,18 @@
 """Operator routes: GET health (anonymous), GET jobs, DELETE emails/extract/{connection_id},
-DELETE emails/extract/batch/{batch_id}."""
+DELETE emails/extract/batch/{batch_id}.
+
+The deletes remove a finished run (or a batch and its runs): the orchestration's history, then the
+credential it kept, its data with purge_data=true, and its job row. A run whose row is active is
+refused (409 "cancel it first"). A row says finished a moment before its orchestration does (a
+completing run's last step; a cancel's terminate, processed when the orchestration's control queue
+is next read), so a delete right after a cancel waits for the orchestration to reach a terminal
+status and then purges it, answering 200 as for any finished run. It never purges an orchestration
+that is still running: it reads the status first, since the Durable extension before 3.9.1 purges
+a running instance when asked to, and from 3.9.1 it refuses with 412, which is waited out the same
+way. If the orchestration has not ended within 45 s the answer is 409 "still stopping" and nothing
+was deleted; the same call later completes it. mailextract/operations/jobs.py implements this and
+docs/durable-host.md gives the sources.
+"""
 from __future__ import annotations
 
 import azure.durable_functions as df
@@ -16,7 +29,8 @@ bp = df.Blueprint()
 
 
 def operations(client) -> JobOperations:
-    return JobOperations(DurableOrchestrations(client).purge)
+    orchestrations = DurableOrchestrations(client)
+    return JobOperations(orchestrations.purge, instance_status=orchestrations.runtime_status)
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -11,6 +11,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from mailextract.errors import InstanceNotFound, JobConflict
+from mailextract.operations.jobs import STILL_STOPPING
 
 
 class DurableOrchestrations:
@@ -42,15 +43,19 @@ class DurableOrchestrations:
                 raise
 
     async def purge(self, instance_id: str) -> int:
-        """Delete a finished instance's history; 0 when there is none.
+        """Delete a finished instance's history: the count deleted, 0 when there is no such instance.
 
-        Right after a cancel the orchestration may still be stopping and the runtime refuses to
-        purge it: that is a conflict the caller can retry in a moment."""
+        The extension refuses to purge an orchestration that is not Completed, Failed, Terminated or
+        Canceled with 412 (Durable 3.9.1+, HttpApiHandler.HandleDeleteHistoryByIdRequestAsync), which
+        the SDK raises as "unexpected status code 412": a run completing, or a terminate not yet
+        processed, ends a moment later, so that is a conflict the caller waits out. Older versions do
+        not refuse (they purge a running instance), which is why the caller reads the status first
+        (mailextract/operations/jobs.py, docs/durable-host.md)."""
         try:
             return (await self.client.purge_instance_history(instance_id)).instances_deleted
         except Exception as exc:
-            if "unexpected status code 400" in str(exc):
-                raise JobConflict("the run's orchestration is still stopping; try again in a few seconds") from None
+            if "unexpected status code 412" in str(exc):
+                raise JobConflict(STILL_STOPPING) from None
             raise
 
     async def probe(self) -> None:
