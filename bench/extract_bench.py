@@ -1,6 +1,7 @@
 """Extraction throughput against what Graph allows, measured side by side in one run.
 
     python -m bench.extract_bench single --messages 100000 --latency-ms 300 --per-item-ms 2
+    python -m bench.extract_bench single --messages 100000 --latency-ms 150 --per-item-ms 13 --per-bodyless-item-ms 1.3
     python -m bench.extract_bench batch --mailboxes 200 --latency-ms 300 --per-item-ms 2
     python -m bench.extract_bench single --messages 20000 --latency-ms 0        # storage side only
 
@@ -40,7 +41,7 @@ from bench.sdk_paging import page_with_msgraph_sdk
 from bench.stack import FINISHED, CpuMeter, RssSampler, Service, read_log, start_devhost
 from devhost.azurite import REPO_ROOT, start_azurite
 from graphsim.testing import GraphSim
-from mailextract.extraction.steps import MESSAGE_SELECT
+from mailextract.extraction.pages import MESSAGE_SELECT
 from mailextract.graph.limiter import GRAPH_MAILBOX_RATE
 
 PER_MAILBOX_IN_FLIGHT = 4
@@ -173,8 +174,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"generating {len(upns)} mailbox(es), {total:,} messages...", flush=True)
         sim = stack.enter_context(GraphSim.start(mailboxes=mailboxes, seed=args.seed))
         sim.set_faults(latency_ms=args.latency_ms, latency_per_item_ms=args.per_item_ms,
+                       latency_per_bodyless_item_ms=args.per_bodyless_item_ms,
                        concurrency_limit=PER_MAILBOX_IN_FLIGHT, rate_limit=args.sim_rate_limit or GRAPH_MAILBOX_RATE)
-        host = start_devhost(sim, azurite.connection_string, args.page_size, logs, extra_env={
+        host = start_devhost(sim, azurite.connection_string, args.page_size, logs, workers=args.workers, extra_env={
             "AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions": str(activities),
             "EXTRACTION_BATCH_PARALLELISM": str(parallel)})
         stack.callback(host.stop)
@@ -186,7 +188,9 @@ def run(args: argparse.Namespace) -> int:
         rss = RssSampler(host.process.pid)
         idle_rss = rss.rss()
         before = sim.stats()
-        cpu = CpuMeter({"devhost": host.process.pid, "Azurite": azurite.process.pid, "graphsim + bench": os.getpid()})
+        cpu = CpuMeter({"app (devhost's workers)": (host.process.pid, "children"),
+                        "devhost host": (host.process.pid, "own"), "Azurite": azurite.process.pid,
+                        "graphsim + bench": os.getpid()})
         print(f"service: extracting {len(upns)} mailbox(es) through the API...", flush=True)
         result = (wait_single(service, upns[0], rss, args.timeout) if args.mode == "single"
                   else wait_batch(service, upns, rss, args.timeout))
@@ -205,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         limit = PER_MAILBOX_IN_FLIGHT * args.page_size / page_seconds(args.page_size, args)
         limit_text = f"4 x {args.page_size} / {page_seconds(args.page_size, args) * 1000:.0f} ms"
     else:
-        slots = min(activities, parallel * PER_MAILBOX_IN_FLIGHT)
+        slots = min(activities * args.workers, parallel * PER_MAILBOX_IN_FLIGHT)
         limit = total / (sum(latency) / slots)
         limit_text = f"{sum(pages):,} pages, {slots} in flight"
     rows = [("1. theoretical limit", total, None if math.isinf(limit) else total / limit, limit, limit_text, None)]
@@ -216,8 +220,10 @@ def run(args: argparse.Namespace) -> int:
     rows.append(("4. this service, end to end", total, result["seconds"], total / result["seconds"],
                  f"{len(upns)} mailbox(es)", graph))
     print(f"\ncommand: python -m bench.extract_bench {shlex.join(sys.argv[1:])}")
+    bodyless = "" if args.per_bodyless_item_ms is None else f" ({args.per_bodyless_item_ms:g} without its body)"
     print(f"mailboxes {len(upns)}, messages {total:,}, page size {args.page_size}, latency {args.latency_ms:g} ms/page "
-          f"+ {args.per_item_ms:g} ms/item, activities in flight {activities}, batch parallelism {parallel}")
+          f"+ {args.per_item_ms:g} ms/item{bodyless}, {args.workers} worker process(es) with {activities} activities "
+          f"in flight each, batch parallelism {parallel}")
     print(f"{'phase':<32} {'messages':>9} {'seconds':>8} {'msg/s':>8} {'vs (1)':>7} {'requests':>9} {'429s':>5}  note")
     for label, count, seconds, rate, note, calls in rows:
         ratio = "" if math.isinf(limit) else f"{rate / limit:.2f}"
@@ -231,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     details = [
         ("devhost RSS idle -> peak", f"{idle_rss / 2**20:.0f} MB -> {rss.peak / 2**20:.0f} MB (peak by quarter of "
                                      f"the run: {', '.join(f'{q / 2**20:.0f}' for q in rss.quarter_peaks())} MB)"),
-        ("extract_page activities", f"{len(page_ms)}, {sum(page_ms) / max(len(page_ms), 1):.0f} ms mean"),
+        ("extract_lane activities", f"{len(page_ms)}, {sum(page_ms) / max(len(page_ms), 1):.0f} ms mean"),
         ("Graph max in flight per mailbox", graph["max_in_flight"]),
         ("429s / client retries after a 429", f"{graph['429s']} / {retries}" + (
             f" ({retries / graph['429s']:.2f} per 429)" if graph["429s"] else "")),
@@ -272,7 +278,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="batch: mailboxes paged by phases 2 and 3 (default 10; all would take long)")
     parser.add_argument("--latency-ms", type=float, default=300, help="graphsim latency per request")
     parser.add_argument("--per-item-ms", type=float, default=2, help="graphsim latency per returned item")
+    parser.add_argument("--per-bodyless-item-ms", type=float, default=None,
+                        help="graphsim latency per item returned without its body (default: --per-item-ms)")
     parser.add_argument("--page-size", type=int, default=100, help="$top, for every phase and GRAPH_PAGE_SIZE")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="devhost worker processes, as Function app instances (default 2)")
     parser.add_argument("--activities", type=int, default=None,
                         help="devhost's maxConcurrentActivityFunctions (default: host.json's)")
     parser.add_argument("--parallel", type=int, default=24, help="EXTRACTION_BATCH_PARALLELISM (default 24, the service's)")

@@ -68,18 +68,22 @@ class RssSampler:
 
 
 class CpuMeter:
-    """CPU seconds (user + system) each named process uses from construction to used(); with its
-    children, except for the benchmark's own process (whose children are the others)."""
+    """CPU seconds (user + system) each named process uses from construction to used(). A name maps
+    to a pid (that process and its children, except for the benchmark's own process, whose children
+    are the others), or to (pid, "own") / (pid, "children"): that process alone, or its children
+    alone (devhost's host process apart from the worker processes that run the app)."""
 
-    def __init__(self, pids: dict[str, int]):
-        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.start = {name: self._cpu(p) for name, p in self.processes.items()}
+    def __init__(self, pids: dict[str, int | tuple[int, str]]):
+        self.targets = {name: (target if isinstance(target, tuple) else (target, "tree")) for name, target in pids.items()}
+        self.start = {name: self._cpu(*target) for name, target in self.targets.items()}
 
     @staticmethod
-    def _cpu(process: psutil.Process) -> float:
+    def _cpu(pid: int, part: str) -> float:
+        process = psutil.Process(pid)
+        own = [] if part == "children" else [process]
+        children = [] if part == "own" or pid == os.getpid() else process.children(recursive=True)
         total = 0.0
-        own = process.pid == os.getpid()
-        for proc in [process, *([] if own else process.children(recursive=True))]:
+        for proc in own + children:
             try:
                 times = proc.cpu_times()
                 total += times.user + times.system
@@ -88,12 +92,13 @@ class CpuMeter:
         return total
 
     def used(self) -> dict[str, float]:
-        return {name: self._cpu(p) - self.start[name] for name, p in self.processes.items()}
+        return {name: self._cpu(*target) - self.start[name] for name, target in self.targets.items()}
 
 
 def start_devhost(sim: GraphSim, connection_string: str, page_size: int, workdir: Path,
-                  extra_env: dict[str, str] | None = None) -> DevhostProcess:
-    """devhost on the real app, configured like the e2e tests do (tests/e2e/conftest.py)."""
+                  extra_env: dict[str, str] | None = None, workers: int = 2) -> DevhostProcess:
+    """devhost on the real app in `workers` worker processes (instances), configured like the e2e
+    tests do (tests/e2e/conftest.py)."""
     settings = workdir / "settings.json"
     settings.write_text(json.dumps({"Values": {}}))  # never a developer's local.settings.json
     env = with_process_defaults({k: v for k, v in os.environ.items() if not k.startswith("DEVHOST_")})
@@ -108,7 +113,8 @@ def start_devhost(sim: GraphSim, connection_string: str, page_size: int, workdir
         "SYNC_TIMER_SCHEDULE": "0 0 0 1 1 *",  # no scheduled syncs during a benchmark
         **(extra_env or {}),
     })
-    host = DevhostProcess(REPO_ROOT, env, ["--settings", str(settings)], workdir / "devhost.log")
+    host = DevhostProcess(REPO_ROOT, env, ["--settings", str(settings), "--workers", str(workers)],
+                          workdir / "devhost.log")
     return host.start(timeout=60)
 
 
@@ -169,14 +175,14 @@ class Service:
 
 
 def read_log(log_path: Path) -> tuple[dict[str, int], list[int]]:
-    """What devhost's log says went wrong, and the durations (ms) of the extract_page activities."""
+    """What devhost's log says went wrong, and the durations (ms) of the extract_lane activities."""
     lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     problems = {"tracebacks": sum("Traceback (most recent call last)" in line for line in lines),
                 "failed invocations": sum("(Failed," in line for line in lines),
                 "ERROR lines": sum(" ERROR " in line for line in lines),
                 "WARNING lines": sum(" WARNING " in line for line in lines)}
     pages = [int(m.group(1)) for line in lines
-             if (m := re.search(r"Executed 'Functions\.extract_page' \(Succeeded.*Duration=(\d+)ms", line))]
+             if (m := re.search(r"Executed 'Functions\.extract_lane' \(Succeeded.*Duration=(\d+)ms", line))]
     return problems, pages
 
 

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, fields
 @dataclass
 class FaultConfig:
     latency_ms: float = 0.0             # added to every Graph request (not Entra, not admin)
-    latency_per_item_ms: float = 0.0    # plus this much per message returned with content (not ids only)
+    latency_per_item_ms: float = 0.0    # plus this much per message returned with its body (and per folder)
+    latency_per_bodyless_item_ms: float | None = None  # ... per message with content but no body (None: as above)
     concurrency_limit: int | None = 4   # in-flight requests per (app, mailbox); None = unlimited
     concurrency_retry_after_s: int = 1
     rate_limit: tuple[int, float] | None = None  # (requests, per_seconds) per (app, mailbox)
@@ -176,6 +177,8 @@ class FaultShaper:
             return "503" if digest[0] & 1 else "504"
         return None
 
-    def latency_s(self, items: int) -> float:
+    def latency_s(self, items: int, bodyless: int = 0) -> float:
         cfg = self.config
-        return max(0.0, cfg.latency_ms + cfg.latency_per_item_ms * items) / 1000.0
+        bodyless_ms = cfg.latency_per_item_ms if cfg.latency_per_bodyless_item_ms is None \
+            else cfg.latency_per_bodyless_item_ms
+        return max(0.0, cfg.latency_ms + cfg.latency_per_item_ms * items + bodyless_ms * bodyless) / 1000.0

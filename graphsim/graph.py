@@ -57,7 +57,8 @@ class Reply:
     content_type: str = shapes.JSON_CONTENT_TYPE
     length: int | None = None
     headers: dict = field(default_factory=dict)
-    items: int = 0
+    items: int = 0  # returned items charged latency_per_item_ms (messages with their body, folders, downloads)
+    bodyless: int = 0  # messages returned with content but no body, charged latency_per_bodyless_item_ms
     encoded: bytes | None = None  # `body` as sent, when it was encoded before the reply's latency
 
 
@@ -114,7 +115,7 @@ async def handle(sim, request: web.Request) -> web.StreamResponse:
             # The configured latency is the request's whole time at the server, as a client sees
             # Graph's: the simulator's own work building the answer counts toward it instead of
             # adding to it (that work varies with the load of the machine it shares with a client).
-            delay = sim.faults.latency_s(reply.items) - (time.monotonic() - admitted_at)
+            delay = sim.faults.latency_s(reply.items, reply.bodyless) - (time.monotonic() - admitted_at)
             if delay > 0:
                 await asyncio.sleep(delay)
         except GraphError as e:
@@ -325,14 +326,17 @@ _CHEAP_FIELDS = frozenset({"id", "changeKey", "receivedDateTime", "parentFolderI
                            "@removed"})
 
 
-def _content_items(values: list[dict]) -> int:
-    """How many returned messages carry content (the latency_per_item_ms part of a page's cost)."""
-    return sum(any(k not in _CHEAP_FIELDS and not k.startswith("@odata") for k in v) for v in values)
+def _content_items(values: list[dict]) -> tuple[int, int]:
+    """How many returned messages carry content: with their body (latency_per_item_ms each), and
+    without it (latency_per_bodyless_item_ms each)."""
+    content = [v for v in values if any(k not in _CHEAP_FIELDS and not k.startswith("@odata") for k in v)]
+    with_body = sum("body" in v for v in content)
+    return with_body, len(content) - with_body
 
 
-def _json(call: Call, body: dict, items: int = 0) -> Reply:
+def _json(call: Call, body: dict, items: int = 0, bodyless: int = 0) -> Reply:
     headers = {"Preference-Applied": ", ".join(call.prefs.applied)} if call.prefs.applied else {}
-    return Reply(body=body, headers=headers, items=items)
+    return Reply(body=body, headers=headers, items=items, bodyless=bodyless)
 
 
 def _context(call: Call, path: str) -> str:
@@ -468,7 +472,7 @@ def _message_list(call: Call, folder: int | None, context: str) -> Reply:
         params = {k: v for k, v in call.request.rel_url.query.items() if k.lower() not in ("$skip", "$skiptoken")}
         params["$skiptoken"] = token
         body["@odata.nextLink"] = f"{call.base}{call.request.rel_url.path}?{urlencode(params, safe='$,()', quote_via=quote)}"
-    return _json(call, body, _content_items(body["value"]))
+    return _json(call, body, *_content_items(body["value"]))
 
 
 # ------------------------------------------------------------------------------ single message
@@ -621,7 +625,7 @@ def _delta(call: Call, folder: int) -> Reply:
         body["@odata.deltaLink"] = f"{link_base}?$deltatoken={link_token}"
     else:
         body["@odata.nextLink"] = f"{link_base}?$skiptoken={link_token}"
-    return _json(call, body, _content_items(values))
+    return _json(call, body, *_content_items(values))
 
 
 def _delta_entry(call: Call, folder: int, key: int, since: int, select, lower, change_types) -> dict | None:

@@ -128,11 +128,11 @@ class Settings:
     azure_web_jobs_storage: str | None = setting("AzureWebJobsStorage", text, secret=True)
     # Key encrypting credentials that requests bring (credential vault); unset = such requests refused.
     credential_encryption_key: str | None = setting("CREDENTIAL_ENCRYPTION_KEY", fernet_key, secret=True)
-    # How many mailboxes of one batch are extracted at once. Each run of a batch keeps at most 4 steps
-    # in flight (Graph's requests per mailbox), so 8 mailboxes could fill host.json's 32 activities
+    # How many mailboxes of one batch are extracted at once. Each run of a batch runs at most 4 lanes
+    # at once (Graph's requests per mailbox), so 8 mailboxes could fill host.json's 32 activities
     # only if each always had 4; a run listing its folders or finishing keeps one busy and a small
     # mailbox's last folders fewer than 4, so about 3 x that keeps the activities busy
-    # (bench/README.md measured 10, 16, 24 and 32).
+    # (bench/README.md measured 10, 16, 24 and 32 with the earlier steps of 3 pages).
     extraction_batch_parallelism: int = setting("EXTRACTION_BATCH_PARALLELISM", int_between(1, 200), 24)
 
     @classmethod

@@ -9,11 +9,20 @@ Deleting a connection removes its record and its vault entry; what its syncs sto
 blobs, the run row in ExtractionJobs) stays, as for extraction runs (DELETE emails/extract/{id}
 removes that). Delete is refused (409) while a sync or extraction of the connection is running, and
 so is replacing the credentials, because a running sync reads them.
+
+A connection test waits on Graph, which may be slow or unreachable: its Graph calls run on a pool
+of their own (GRAPH_TEST_THREADS), never on the threads the storage calls of every route share
+(the event loop's default executor, a handful of threads in the Python worker), and the test
+answers within TEST_ANSWER_SECONDS whatever Graph does, naming the mailboxes Graph did not answer
+for (`graph_timeout`). Sixteen tests waiting on Graph then delay no other route.
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
@@ -34,8 +43,23 @@ from mailextract.vault import CredentialVault
 IsActive = Callable[[str], Awaitable[bool]]
 # Failures of the credentials themselves (not of one mailbox): every mailbox fails with them.
 CREDENTIAL_ERRORS = (AuthenticationFailed, MissingCredentials, EncryptionKeyMissing, TokenEndpointUnavailable)
-TEST_MAX_WAIT_SECONDS = 30.0  # a test answers an HTTP request: retry 429/5xx for at most this long
+TEST_MAX_WAIT_SECONDS = 20.0  # a test answers an HTTP request: retry 429/5xx for at most this long
+TEST_ANSWER_SECONDS = 25.0  # ... and answers within this long, whatever Graph does
 TEST_PARALLEL_MAILBOXES = 8
+GRAPH_TEST_THREADS = 16
+
+
+@functools.cache
+def _graph_pool() -> ThreadPoolExecutor:
+    """The threads connection tests wait on Graph in (one per process, made on first use)."""
+    return ThreadPoolExecutor(GRAPH_TEST_THREADS, thread_name_prefix="connection-test")
+
+
+def _graph_timeout(upn: str) -> dict[str, Any]:
+    return {"user_upn": upn, "ok": False, "error": {
+        "code": "graph_timeout",
+        "message": f"Microsoft Graph did not answer for this mailbox within {TEST_ANSWER_SECONDS:g} s "
+                   "(unreachable, or throttling for longer): try the test again later"}}
 
 
 def credentials_view(reference: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -190,24 +214,33 @@ class ConnectionService:
         except CREDENTIAL_ERRORS as exc:
             return failed(exc)
 
-        def probe(upn: str) -> None:
-            client.list_messages_page(upn, client.messages_cursor(select="id", top=1))
+        deadline = time.monotonic() + TEST_ANSWER_SECONDS
+
+        async def probe(upn: str) -> None:
+            """Read one message id of the mailbox on the Graph pool, until the deadline at most."""
+            read = functools.partial(client.list_messages_page, upn, client.messages_cursor(select="id", top=1))
+            await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(_graph_pool(), read),
+                                   timeout=max(0.0, deadline - time.monotonic()))
 
         async def check(upn: str) -> dict[str, Any]:
             try:
-                await self._io(probe, upn)
+                await probe(upn)
             except MailExtractionError as exc:
                 return {"user_upn": upn, "ok": False, "error": exc.to_dict()}
+            except asyncio.TimeoutError:
+                return _graph_timeout(upn)
             return {"user_upn": upn, "ok": True}
 
         # The first read acquires the token: a credential failure fails them all, with one request.
         try:
-            await self._io(probe, mailboxes[0])
+            await probe(mailboxes[0])
             first = {"user_upn": mailboxes[0], "ok": True}
         except CREDENTIAL_ERRORS as exc:
             return failed(exc)
         except MailExtractionError as exc:
             first = {"user_upn": mailboxes[0], "ok": False, "error": exc.to_dict()}
+        except asyncio.TimeoutError:
+            return {"id": connection_id, "ok": False, "mailboxes": [_graph_timeout(upn) for upn in mailboxes]}
         gate = asyncio.Semaphore(TEST_PARALLEL_MAILBOXES)
 
         async def gated(upn: str) -> dict[str, Any]:

@@ -38,11 +38,8 @@ from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
 from mailextract.vault import CredentialVault
 
-# A batch's runs keep at most this many streams in flight each: Graph's 4 requests per mailbox.
-# A single run keeps more (orchestrators/extraction.py), so that its mailbox has 4 requests at Graph
-# while other pages are stored; in a batch the activity slots are what is scarce, and a fifth step
-# of a mailbox would hold one while waiting for a Graph slot of its mailbox, where a step of
-# another mailbox could use it (bench/README.md).
+# A batch's runs run at most this many lanes at once each: Graph's 4 requests per mailbox, as a
+# single run does (orchestrators/extraction.py, LANES_PER_MAILBOX).
 RUN_STREAMS_IN_FLIGHT = 4
 # At most this many runs are planned at once by one top-up (one thread each).
 PLANS_AT_ONCE = 32

@@ -22,7 +22,7 @@ from mailextract.extraction.service import (BATCH_ORCHESTRATOR, START_FAILED, Ex
                                             child_connection_id, fail_unstarted, run_view, start_orchestration)
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
-from mailextract.storage.jobs import JobStore
+from mailextract.storage.jobs import JobStore, retries_view
 from mailextract.vault import CredentialVault
 
 BATCH_PREFIX = "batch_"
@@ -154,12 +154,15 @@ class BatchService:
 
     async def status(self, batch_id: str) -> dict[str, Any]:
         batch, runs = await self._batch(batch_id)
-        return {"batch_id": batch_id, "status": reported_status(batch, runs),
+        view = {"batch_id": batch_id, "status": reported_status(batch, runs),
                 "created_at": batch["created_at"], "updated_at": batch["updated_at"],
                 "totals": totals(runs),
                 "users": [{"user_upn": r["user_upn"], "connection_id": r["connection_id"], "status": r["status"],
                            "messages_extracted": r.get("messages_extracted", 0), "error": r.get("error")}
                           for r in runs]}
+        if retries := retries_view(batch):
+            view["retries"] = retries
+        return view
 
     async def result(self, batch_id: str, base_url: str) -> dict[str, Any]:
         batch, runs = await self._batch(batch_id)

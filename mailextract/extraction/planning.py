@@ -138,11 +138,12 @@ def is_claimed(checkpoint: dict[str, Any], index: int) -> bool:
     return index < checkpoint["next"] or index in (checkpoint.get("ahead") or [])
 
 
-def next_claim(plan: list[dict[str, Any]], checkpoint: dict[str, Any]) -> int | str | None:
-    """The stream to claim next: its index, WAIT while the only ones left wait for a mark, or None."""
+def next_claim(plan: list[dict[str, Any]], checkpoint: dict[str, Any], mailbox: str | None = None) -> int | str | None:
+    """The stream to claim next (of `mailbox` only, when given): its index, WAIT while the only
+    ones left wait for a mark, or None."""
     waiting = False
     for index in range(checkpoint["next"], len(plan)):
-        if is_claimed(checkpoint, index):
+        if is_claimed(checkpoint, index) or (mailbox is not None and plan[index]["upn"] != mailbox):
             continue
         after = plan[index].get("after")
         if after is not None and str(after) in checkpoint["active"]:

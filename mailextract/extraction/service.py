@@ -23,10 +23,10 @@ from typing import Any, Callable, Protocol
 
 from mailextract import jobs as J
 from mailextract.errors import InstanceNotFound, JobNotFound, RuntimeUnavailable
-from mailextract.extraction.requests import BatchStartRequest, StartRequest, page_limit
+from mailextract.extraction.requests import StartRequest, page_limit
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
-from mailextract.storage.jobs import JobStore, move_status
+from mailextract.storage.jobs import JobStore, move_status, retries_view
 from mailextract.storage.keys import validate_connection_id
 from mailextract.storage.mail_index import MailIndex
 from mailextract.vault import CredentialVault
@@ -96,6 +96,8 @@ def run_view(job: dict[str, Any]) -> dict[str, Any]:
     }
     if job.get("parent_batch_id"):
         view["batch_id"] = job["parent_batch_id"]
+    if retries := retries_view(job):
+        view["retries"] = retries
     if job.get("mailboxes"):
         view["mailboxes"] = job["mailboxes"]
         view["progress"]["messages_deleted"] = job.get("messages_deleted", 0)

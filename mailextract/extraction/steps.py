@@ -1,10 +1,10 @@
 """The steps of a mailbox run, as activities call them: extractions and syncs alike.
 
 A run is: `begin` (list each mailbox's folders, choose the ones asked for, store the plan),
-then `extract_pages` calls, several at once, each fetching a few pages of a folder (a stream, and
-the next ones it claims) from Graph one after the other, storing each page through the
-MailWriter and advancing that stream's checkpoint after it, until every stream is done, then
-`finish`. An extraction reads one mailbox; a sync (kind "sync", started for a connection) reads
+then `extract_pages` calls (lanes), several at once, each fetching pages of a folder (a stream,
+and the next ones of its mailbox it claims) from Graph one after the other for up to
+LANE_SECONDS, storing each page through the MailWriter and advancing that stream's checkpoint
+after it, until every stream is done, then `finish`. An extraction reads one mailbox; a sync (kind "sync", started for a connection) reads
 each of the connection's mailboxes from their saved deltaLinks. The checkpoint lives in the job
 row: the next unstarted stream, and for each active stream its Graph cursor and full-round
 marker. A stream's state moves only after the page it covers is stored, with a compare-and-set on
@@ -15,7 +15,8 @@ and continue take effect at these page boundaries.
 Every step names the run it belongs to (`run_id`); a step of an older run of the same
 connection does nothing. Errors a retry cannot fix (unknown mailbox, access denied, bad
 credentials, an unknown folder) end the run `failed` with Graph's reason; transient ones
-(throttling beyond the bounded wait, Graph unavailable) propagate so the orchestrator retries.
+(throttling beyond the bounded wait, Graph unavailable) propagate, and the lane's activity returns
+them to the orchestrator, which retries.
 """
 from __future__ import annotations
 
@@ -25,9 +26,10 @@ from datetime import datetime
 from typing import Any, Callable
 
 from mailextract import jobs as J
-from mailextract.errors import (AccessDenied, AuthenticationFailed, DeltaExpired, GraphError, InvalidRequest,
-                                MailboxNotFound, MailExtractionError, MissingCredentials)
+from mailextract.errors import (AccessDenied, AuthenticationFailed, GraphError, InvalidRequest, MailExtractionError,
+                                MissingCredentials)
 from mailextract.extraction.mail_writer import MailWriter
+from mailextract.extraction.pages import LaneReader, fetch_page, store_page
 from mailextract.extraction.planning import (WAIT, arrange, claim, deleted_folders, folders_done, folders_in,
                                              needs_split, next_claim, skip_known_empty, streams_for, time_windows,
                                              window_count)
@@ -43,13 +45,14 @@ from mailextract.storage.sync_state import SyncStateStore
 from mailextract.vault import CredentialVault
 
 PERMANENT_ERRORS = (GraphError, AccessDenied, AuthenticationFailed, MissingCredentials, InvalidRequest)
-MARK_PAGE_SIZE = 1000  # a mark's delta round returns ids only: big pages are cheap
-# A step (one activity) starts a further page of its stream only this soon after it began, so a
-# slow or throttled Graph makes steps of one page, far from the Functions host's timeout.
-STEP_SECONDS = 10.0
-MESSAGE_SELECT = ("id", "subject", "from", "sender", "toRecipients", "ccRecipients", "receivedDateTime",
-                  "sentDateTime", "hasAttachments", "isRead", "importance", "conversationId",
-                  "internetMessageId", "bodyPreview", "body", "parentFolderId", "categories")
+# A lane (one activity, orchestrators/extraction.py) starts a further page only this soon after it
+# began: long enough that waves are few (each ends when its slowest lane does, about one page after
+# this), short enough that a lane ends far within the host's functionTimeout.
+LANE_SECONDS = 60.0
+# Every activity of a run is done well within host.json's functionTimeout (10 minutes): its Graph
+# calls wait and retry only until this long after it began, then fail transiently (throttled or
+# graph_unavailable), and the orchestration calls the step again after a durable timer.
+ACTIVITY_GRAPH_SECONDS = 240.0
 
 
 def index_was_empty(job: dict[str, Any]) -> bool:
@@ -128,14 +131,19 @@ class ExtractionSteps:
                       mailboxes=len(mailboxes_of(job)), folders=folders_in(streams), streams=len(streams))
         move_status(self.jobs, connection_id, run_id, J.IN_PROGRESS, only_from=(J.PENDING,))
         current = self.jobs.get(connection_id) or {}
-        active = sorted(int(i) for i in ((current.get("checkpoint") or {}).get("active") or {}))
+        checkpoint = current.get("checkpoint") or {}
+        active = sorted(int(i) for i in (checkpoint.get("active") or {}))
+        plan = self.plans.get(checkpoint["plan"]) if checkpoint.get("plan") and current.get("run_id") == run_id else []
+        # The orchestration runs lanes per mailbox: which mailboxes have streams, and whose each active one is.
         return {"proceed": current.get("status") in J.ACTIVE, "status": current.get("status"),
-                "folders_total": current.get("folders_total", 0), "active": active}
+                "folders_total": current.get("folders_total", 0), "active": active,
+                "mailboxes": list(dict.fromkeys(stream["upn"] for stream in plan)),
+                "active_mailboxes": [plan[index]["upn"] if index < len(plan) else None for index in active]}
 
     def _plan(self, connection_id: str, job: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
         """The run's streams, and how many messages went with folders the mailbox no longer has."""
         options = J.ExtractionOptions.from_json(job["options"])
-        client = self._client(job)
+        client = self._client(job).until(time.monotonic() + ACTIVITY_GRAPH_SECONDS)
         sync = job.get("kind") == "sync"
         streams: list[dict[str, Any]] = []
         retired = 0
@@ -177,10 +185,11 @@ class ExtractionSteps:
         items = client.list_messages_page(stream["upn"], cursor).items
         return J.parse_time("receivedDateTime", items[0].get("receivedDateTime")) if items else None
 
-    def _claim(self, connection_id: str, run_id: str, plan: list[dict[str, Any]],
+    def _claim(self, connection_id: str, run_id: str, plan: list[dict[str, Any]], mailbox: str | None = None,
                read: dict[str, Any] | None = None) -> tuple[int | str | None, dict[str, Any] | None]:
-        """Take the next stream to read (planning.next_claim): its index, WAIT, or None when all are
-        taken; and the job row as the claim stored it. `read`: the row as just read, if any."""
+        """Take the next stream to read (planning.next_claim; of `mailbox` only, when given): its
+        index, WAIT, or None when all are taken; and the job row as the claim stored it. `read`:
+        the row as just read, if any."""
         claimed: list[int | str] = []
 
         def mutate(row: dict[str, Any]):
@@ -188,7 +197,7 @@ class ExtractionSteps:
             checkpoint = row.get("checkpoint")
             if row.get("run_id") != run_id or not checkpoint:
                 return False
-            index = next_claim(plan, checkpoint)
+            index = next_claim(plan, checkpoint, mailbox)
             if index is None or index == WAIT:
                 claimed.append(index)
                 return False
@@ -198,34 +207,49 @@ class ExtractionSteps:
         return (claimed[0] if claimed else None), row
 
     def extract_pages(self, connection_id: str, run_id: str, stream: int | None = None, *,
-                      pages: int = 1) -> dict[str, Any]:
-        """Up to `pages` pages, one after the other, in one step (activity): of `stream`, and when
-        a stream ends, of the next one the step claims (`stream` None claims first).
+                      pages: int = 1, mailbox: str | None = None, seconds: float = LANE_SECONDS) -> dict[str, Any]:
+        """Up to `pages` pages, one after the other, in one lane (activity): of `stream`, and when a
+        stream ends, of the next one the lane claims (`stream` None claims first), of `mailbox` only
+        when given. The lane sends its Graph requests one at a time, fetching a stream's next page
+        while it stores the current one (pages.py): the orchestration runs at most 4 lanes of a
+        mailbox at once, so Graph sees at most 4 requests for it however many instances run them.
 
-        Why: each step costs the orchestration an episode and two history events, and an execution
-        drains its steps in flight before it continues as new; steps of several pages make both
-        rarer, and a mailbox of small folders needs fewer steps than folders. Each page is stored
-        and checkpointed as `extract_page` does, so a retried step resumes after the last page it
-        stored. The step ends early when the run stops, fails or is pausing (pause still takes
-        effect at the next page boundary), when no stream can be claimed, or once STEP_SECONDS
-        have passed. The result is the last page's (or the last claim's), with `pages`: the pages
-        it read, and `streams_ended`: how many streams it finished.
+        Each page is stored and checkpointed on its own, so a lane tried again resumes after the
+        last page it stored. The lane ends when the run stops, fails or is pausing (pause takes
+        effect at the next page boundary), when no stream can be claimed, or once `seconds` have
+        passed (no page is read ahead after that). The result is the last page's (or the last
+        claim's), with `pages`: the pages it read, and `streams_ended`: how many streams it finished.
         """
         started = time.monotonic()
         done = ended = 0
-        while True:
-            page = self.extract_page(connection_id, run_id, stream)
-            if page.get("wait") or page.get("exhausted"):  # no stream was claimed
-                return {**page, "pages": done, "streams_ended": ended}
-            done += 1
-            ended += bool(page.get("stream_done"))
-            if (done >= pages or page.get("failed") or page.get("stopped") or page.get("status") in J.PAUSE_STATUSES
-                    or time.monotonic() - started >= STEP_SECONDS):
-                return {**page, "pages": done, "streams_ended": ended}
-            stream = None if page.get("stream_done") else page["stream"]
+        reader = LaneReader(self._client, deadline=started + ACTIVITY_GRAPH_SECONDS)
+        try:
+            while True:
+                read_on = done + 1 < pages and time.monotonic() - started < seconds
+                page = self._one_page(connection_id, run_id, stream, mailbox, reader, read_on)
+                if page.get("wait") or page.get("exhausted"):  # no stream was claimed
+                    return {**page, "pages": done, "streams_ended": ended}
+                done += 1
+                ended += bool(page.get("stream_done"))
+                if not read_on or page.get("failed") or page.get("stopped") or page.get("status") in J.PAUSE_STATUSES:
+                    return {**page, "pages": done, "streams_ended": ended}
+                stream = None if page.get("stream_done") else page["stream"]
+        finally:
+            reader.close()
 
-    def extract_page(self, connection_id: str, run_id: str, stream: int | None = None) -> dict[str, Any]:
-        """One page of one stream; `stream` None claims the next unstarted stream first.
+    def extract_page(self, connection_id: str, run_id: str, stream: int | None = None, *,
+                     mailbox: str | None = None) -> dict[str, Any]:
+        """One page of one stream; `stream` None claims the next unstarted stream (of `mailbox`) first."""
+        reader = LaneReader(self._client, deadline=time.monotonic() + ACTIVITY_GRAPH_SECONDS)
+        try:
+            return self._one_page(connection_id, run_id, stream, mailbox, reader, read_on=False)
+        finally:
+            reader.close()
+
+    def _one_page(self, connection_id: str, run_id: str, stream: int | None, mailbox: str | None,
+                  reader: LaneReader, read_on: bool) -> dict[str, Any]:
+        """One page of a stream (claimed first when `stream` is None); `read_on`: the step reads
+        the stream's next page after this one, so fetch it while this one is stored.
 
         Several streams of a run page at once (one activity each); each stream's state moves
         with its own compare-and-set, so concurrent pages of other streams never conflict.
@@ -236,7 +260,7 @@ class ExtractionSteps:
             return {"stream_done": True, "stopped": True}
         plan = self.plans.get(job["checkpoint"]["plan"])
         if stream is None:
-            stream, claimed = self._claim(connection_id, run_id, plan, read=job)
+            stream, claimed = self._claim(connection_id, run_id, plan, mailbox, read=job)
             if stream is None:
                 return {"exhausted": True, "status": job["status"]}
             if stream == WAIT:
@@ -248,8 +272,13 @@ class ExtractionSteps:
             return {"stream": stream, "stream_done": True, "status": job["status"]}
         folder = plan[stream]
         try:
-            client = self._client(job)
-            records, removed, next_state, mark = self._page(client, connection_id, job, folder, stream, state)
+            client = reader.client(job)
+            fetched = reader.take(stream, state) or fetch_page(client, job, folder, stream, state)
+            next_state, mark = fetched.next_state, fetched.mark
+            if read_on and next_state is not None:
+                reader.read_ahead(stream, next_state, lambda: fetch_page(client, job, folder, stream, next_state))
+            records, removed = store_page(self.writer, self.sync_state, client, job, folder, fetched,
+                                          clean_first_run=index_was_empty(job))
         except PERMANENT_ERRORS as exc:
             self.fail(connection_id, run_id, exc)
             return {"stream": stream, "stream_done": True, "failed": True}
@@ -283,80 +312,6 @@ class ExtractionSteps:
                       duration_ms=round((time.monotonic() - started) * 1000))
         return {"stream": stream, "stream_done": key not in row["checkpoint"]["active"], "status": row.get("status"),
                 "messages_extracted": row.get("messages_extracted", 0)}
-
-    def _page(self, client: GraphClient, connection_id: str, job: dict[str, Any], stream: dict[str, Any],
-              index: int, state: dict[str, Any]) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None, str | None]:
-        """Fetch and store one page of a stream: its records, removals, next state (None: done)
-        and, when a mark's round ends, the deltaLink the run's finish saves."""
-        options = J.ExtractionOptions.from_json(job["options"])
-        purge = bool(job.get("purge_deleted"))
-        run_id = job["run_id"]
-        cursor, sync_round, restarts = state["cursor"], state["round"], state["restarts"]
-        if stream["mode"] in ("list", "window"):
-            after, before = ((J.parse_time("received_after", stream["received_after"]),
-                              J.parse_time("received_before", stream["received_before"]))
-                             if stream["mode"] == "window" else (options.received_after, options.received_before))
-            cursor = cursor or client.messages_cursor(stream["id"], received_after=after, received_before=before,
-                                                      select=MESSAGE_SELECT, body_type=options.body_format)
-            page = client.list_messages_page(stream["upn"], cursor)
-            records = self.writer.store(client, connection_id, stream, page.items, options, run_id, stream.get("round"))
-            return records, 0, ({**state, "cursor": page.next_cursor} if page.next_cursor else None), None
-        if stream["mode"] == "mark":
-            cursor = cursor or client.delta_cursor(stream["id"], select=("id",), page_size=MARK_PAGE_SIZE)
-            try:
-                page = client.delta_page(stream["upn"], stream["id"], cursor)
-            except DeltaExpired:  # nothing was stored from this round: take it again
-                return [], 0, {**state, "cursor": None, "restarts": restarts + 1}, None
-            if page.next_cursor:
-                return [], 0, {**state, "cursor": page.next_cursor}, None
-            return [], 0, None, page.delta_link
-
-        def fresh_round(restart: int) -> tuple[dict[str, Any], str]:
-            return (client.delta_cursor(stream["id"], select=MESSAGE_SELECT, body_type=options.body_format),
-                    f"{run_id}.{index}.{restart}")
-        if cursor is None:
-            if stream.get("delta_link"):
-                cursor = client.delta_cursor(stream["id"], delta_link=stream["delta_link"], select=MESSAGE_SELECT,
-                                             body_type=options.body_format)
-            else:
-                cursor, sync_round = fresh_round(restarts)
-        ids_only = bool(stream.get("ids_only")) and not restarts  # a fresh round has content
-        try:
-            page = client.delta_page(stream["upn"], stream["id"], cursor)
-            items = self._content_of(client, stream, page.items, options) if ids_only else page.items
-        except DeltaExpired:
-            # The delta state expired (410 / syncStateNotFound / resyncRequired): read the folder
-            # again from scratch (with content); the sweep at the end of that round makes it converge.
-            restarts += 1
-            cursor, sync_round = fresh_round(restarts)
-            ids_only = False
-            page = client.delta_page(stream["upn"], stream["id"], cursor)
-            items = page.items
-        records = self.writer.store(client, connection_id, stream, items, options, run_id, sync_round)
-        removed = self.writer.remove(connection_id, stream, [r.id for r in page.removed], purge)
-        if page.next_cursor:
-            return records, removed, {"cursor": page.next_cursor, "round": sync_round, "restarts": restarts}, None
-        if sync_round and not (restarts == 0 and index_was_empty(job)):
-            removed += self.writer.sweep(connection_id, stream, sync_round, purge)
-        self.sync_state.save_delta_link(connection_id, stream["upn"], stream["id"], stream["path"], page.delta_link,
-                                        ids_only=ids_only)
-        return records, removed, None, None
-
-    @staticmethod
-    def _content_of(client: GraphClient, stream: dict[str, Any], items: list[dict[str, Any]],
-                    options: J.ExtractionOptions) -> list[dict[str, Any]]:
-        """The messages of an ids-only delta page, fetched by id (up to 4 at once, the mailbox's
-        limit); one deleted since the page was read is left out: the next round reports it removed."""
-        def fetch(item: dict[str, Any]) -> dict[str, Any] | None:
-            try:
-                return client.get_message(stream["upn"], item["id"], select=MESSAGE_SELECT,
-                                          body_type=options.body_format)
-            except GraphError as exc:
-                if exc.status == 404 and not isinstance(exc, MailboxNotFound):
-                    return None
-                raise
-        with ThreadPoolExecutor(4, thread_name_prefix="delta-content") as pool:
-            return [m for m in pool.map(fetch, items) if m is not None]
 
     def _settle_split_folders(self, job: dict[str, Any]) -> None:
         """Every window of a split folder is stored: sweep the rows they did not store (messages

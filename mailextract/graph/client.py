@@ -8,6 +8,7 @@ session and the per-mailbox limiters of the process.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import datetime
 from typing import Any, BinaryIO, Iterable
@@ -18,6 +19,7 @@ from mailextract.graph.credentials import GraphCredentials
 from mailextract.graph.http import shared_sender
 from mailextract.graph.limiter import process_app_window, process_limiters
 from mailextract.graph.models import Attachment, DeltaPage, MailFolder, MessagePage
+from mailextract.graph.one_at_a_time import OneAtATime
 from mailextract.graph.retry import RetryPolicy
 from mailextract.graph.transport import GraphTransport
 from mailextract.settings import Settings, get_settings
@@ -75,6 +77,18 @@ class GraphClient:
             app_window=process_app_window(credentials.client_id, settings.graph_app_requests_per_10_seconds),
         )
         return cls(transport, page_size=settings.graph_page_size)
+
+    def until(self, deadline: float) -> "GraphClient":
+        """This client for a caller that must be done by `deadline` (time.monotonic()): none of its
+        calls waits or retries beyond it (they fail throttled or graph_unavailable instead)."""
+        return GraphClient(dataclasses.replace(self.transport, deadline=deadline), page_size=self.page_size)
+
+    def one_request_at_a_time(self, *, deadline: float | None = None) -> "GraphClient":
+        """This client for one caller (a step): its requests go to Graph one after the other
+        (one_at_a_time.py says why), sharing the session, tokens and limiters of the process;
+        `deadline` (time.monotonic()): none of its calls waits or retries beyond it."""
+        gated = dataclasses.replace(self.transport, limiters=OneAtATime(self.transport.limiters), deadline=deadline)
+        return GraphClient(gated, page_size=self.page_size)
 
     # ------------------------------------------------------------------ cursors
     def messages_cursor(self, folder_id: str | None = None, *, received_after: datetime | None = None,

@@ -103,6 +103,9 @@ class GraphTransport:
     rand: Callable[[], float] = random.random
     request_timeout: float = 120.0
     app_window: RequestWindow | None = None  # Graph's global per-app rate (limiter.py); None: unbounded
+    # When the caller must be done (a clock.monotonic() value): no wait, slot or retry beyond it, so an
+    # activity ends well within the host's functionTimeout whatever Graph does. None: the policy's budget only.
+    deadline: float | None = None
 
     # ------------------------------------------------------------------ public helpers
     def url(self, path: str) -> str:
@@ -191,7 +194,7 @@ class GraphTransport:
 
             wait_start = self.clock.monotonic()
             window = self.app_window
-            room = window is None or window.take(timeout=max(0.0, self.policy.max_total_wait - waited))
+            room = window is None or window.take(timeout=max(0.0, self._budget_left(waited)))
             waited += self.clock.monotonic() - wait_start
             if not room:
                 raise Throttled(mailbox=mailbox, call=call, attempts=attempts, waited_seconds=waited,
@@ -199,7 +202,7 @@ class GraphTransport:
                                        f"in this process) is used up within the wait budget")
             wait_start = self.clock.monotonic()
             limiter = self.limiters.for_mailbox(mailbox)  # per attempt: an idle one may have been forgotten
-            slot = limiter.acquire(timeout=max(0.0, self.policy.max_total_wait - waited))
+            slot = limiter.acquire(timeout=max(0.0, self._budget_left(waited)))
             waited += self.clock.monotonic() - wait_start
             if slot is None:
                 raise Throttled(mailbox=mailbox, call=call, attempts=attempts, waited_seconds=waited,
@@ -211,8 +214,11 @@ class GraphTransport:
                 if accept:
                     headers["Accept"] = accept
                 try:
+                    timeout = self.request_timeout
+                    if self.deadline is not None:  # a request cut at the deadline fails as a timeout would
+                        timeout = max(1.0, min(timeout, self.deadline - self.clock.monotonic()))
                     response = self.sender.send(method, url, headers=headers, params=params, stream=stream,
-                                                timeout=self.request_timeout)
+                                                timeout=timeout)
                 except transient as exc:
                     if _is_certificate_failure(exc):  # misconfigured trust does not heal by retrying
                         raise GraphUnavailable(mailbox=mailbox, call=call, attempts=attempts, waited_seconds=waited,
@@ -270,10 +276,17 @@ class GraphTransport:
             waited = self._wait_or_give_up(last, attempts, failures, waited, mailbox, call)
 
     # ------------------------------------------------------------------ helpers
+    def _budget_left(self, waited: float) -> float:
+        """Seconds this call may still wait: the policy's total wait, and the caller's deadline."""
+        left = self.policy.max_total_wait - waited
+        if self.deadline is not None:
+            left = min(left, self.deadline - self.clock.monotonic())
+        return left
+
     def _wait_or_give_up(self, last: _Retry, attempts: int, failures: int, waited: float, mailbox: str | None,
                          call: str) -> float:
         delay = last.delay if last.delay is not None else self.policy.backoff(attempts - 1, self.rand)
-        budget_left = self.policy.max_total_wait - waited
+        budget_left = self._budget_left(waited)
         give_up_reason = None
         if failures >= self.policy.max_attempts:
             give_up_reason = f"{last.reason} (attempt limit {self.policy.max_attempts} reached)"

@@ -7,7 +7,7 @@ and a user pausing the run never overwrite each other. Rows:
                                               their connection id is `{batch_id}-{index:04d}` and
                                               their field parent_batch_id names the batch)
   PartitionKey "batch", RowKey batch_id       a batch
-JSON-valued fields (options, credential, checkpoint, error) are stored as JSON text; records
+JSON-valued fields (options, credential, checkpoint, error, last_retry) are stored as JSON text; records
 read back carry their key as `connection_id` or `batch_id`.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from mailextract.storage import account, table_batch
 from mailextract.storage.keys import odata_literal
 
 TABLE = "ExtractionJobs"
-JSON_FIELDS = ("options", "credential", "checkpoint", "error", "mailboxes")
+JSON_FIELDS = ("options", "credential", "checkpoint", "error", "mailboxes", "last_retry")
 JOB, BATCH = "job", "batch"
 
 
@@ -168,3 +168,23 @@ def move_status(jobs: JobStore, connection_id: str, run_id: str, status: str, *,
         changed.append(row)
     jobs.update(connection_id, mutate)
     return changed[0] if changed else None
+
+
+def note_retry(jobs: JobStore, retry: dict[str, Any], *, batch_id: str | None = None,
+               connection_id: str | None = None, run_id: str | None = None) -> bool:
+    """Count a retried step on an active run's (or batch's) row and keep the last one's note
+    (`retry`: step, attempt, max_attempts, error, retry_at), so the status routes show that the
+    run is waiting to try again and why. False when the row is gone, finished or another run's."""
+    def mutate(row: dict[str, Any]):
+        if row.get("status") not in ACTIVE or (run_id is not None and row.get("run_id") != run_id):
+            return False
+        row.update(retries=row.get("retries", 0) + 1, last_retry=retry, updated_at=utcnow_iso())
+    row = jobs.update_batch(batch_id, mutate) if batch_id else jobs.update(connection_id, mutate)
+    return bool(row and row.get("last_retry") == retry)
+
+
+def retries_view(row: dict[str, Any]) -> dict[str, Any] | None:
+    """What the status routes show of a row's retries: None when it never retried a step."""
+    if not row.get("retries"):
+        return None
+    return {"count": row["retries"], "last": row.get("last_retry")}

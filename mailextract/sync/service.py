@@ -3,9 +3,11 @@
 A sync is a mailbox run of kind "sync" under the connection's id: the same orchestration as an
 extraction, reading each of the connection's mailboxes from the deltaLinks saved by earlier
 runs (an extraction of the same connection id saves them too). At most one run per connection
-is active, enforced by the job row (a second start gets 409) and by the deterministic instance
-id `sync-{connection_id}`. The schedule moves a connection's next due time before starting it,
-so two timer ticks never start the same connection twice.
+is active, enforced by the job row (created or replaced with a compare-and-set: a second start
+gets 409). Each sync has an orchestration instance of its own, `sync-{run_id}`: a run's row reads
+`completed` a moment before its orchestration has ended, and a sync started in that moment must
+not collide with it. The schedule moves a connection's next due time before starting it, so two
+timer ticks never start the same connection twice.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from mailextract.storage.jobs import JobStore
 from mailextract.storage.keys import validate_connection_id
 
 
-def sync_instance_id(connection_id: str) -> str:
-    return f"sync-{connection_id}"
+def sync_instance_id(run_id: str) -> str:
+    return f"sync-{run_id}"
 
 
 def record_outcome(job: dict[str, Any], connections: ConnectionStore | None = None) -> None:
@@ -58,7 +60,7 @@ class SyncService:
         now = J.utcnow_iso()
         record = {
             "kind": "sync", "user_upn": None, "mailboxes": connection["mailboxes"], "status": J.PENDING,
-            "run_id": run_id, "instance_id": sync_instance_id(connection_id),
+            "run_id": run_id, "instance_id": sync_instance_id(run_id),
             "options": J.ExtractionOptions(
                 folders=tuple(connection["folders"]) if connection.get("folders") else None,
                 include_attachments=bool(options.get("include_attachments")),

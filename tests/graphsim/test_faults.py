@@ -7,6 +7,9 @@ import time
 import pytest
 import requests
 
+from graphsim.faults import FaultConfig, FaultShaper, Stats
+from graphsim.graph import _content_items
+
 from .helpers import graph_error, users_url
 
 ALICE, BOB = "alice@contoso.com", "bob@contoso.com"
@@ -156,3 +159,22 @@ def test_stats_count_requests_and_reset(graphsim):
     graphsim.reset_stats()
     assert graphsim.stats()["requests"] == 0
     assert graphsim.faults()["concurrency_limit"] == 4
+
+
+def test_messages_without_their_body_can_cost_less_than_with_it(graphsim):
+    s = graphsim.session()
+    graphsim.set_faults(latency_ms=0, latency_per_item_ms=60, latency_per_bodyless_item_ms=6)
+    try:
+        started = time.monotonic()
+        page = s.get(f"{users_url(graphsim, ALICE)}/messages?$top=20&$select=subject,body")
+        assert page.status_code == 200 and len(page.json()["value"]) == 20
+        assert time.monotonic() - started >= 1.2  # 20 messages x 60 ms, with their bodies
+    finally:
+        graphsim.set_faults(latency_ms=0, latency_per_item_ms=0, latency_per_bodyless_item_ms=None)
+    with_body = [{"id": "a", "subject": "s", "body": {}}, {"id": "b", "body": {}}]
+    without = [{"id": "c", "subject": "s"}, {"id": "d", "changeKey": "k"}]  # d: ids only, no content at all
+    assert _content_items(with_body + without) == (2, 1)
+    shaper = FaultShaper(0, FaultConfig(latency_ms=150, latency_per_item_ms=13, latency_per_bodyless_item_ms=1.3),
+                         Stats())
+    assert shaper.latency_s(100, 0) == 1.45 and round(shaper.latency_s(0, 100), 6) == 0.28
+    assert FaultShaper(0, FaultConfig(latency_per_item_ms=2), Stats()).latency_s(1, 1) == 0.004  # unset: the same

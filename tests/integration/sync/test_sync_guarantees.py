@@ -21,6 +21,7 @@ from mailextract.storage.mail_index import MailIndex
 from mailextract.storage.run_plans import RunPlans
 from mailextract.storage.sync_state import SyncStateStore
 from mailextract.sync.service import SyncService
+from tests.support.devhost_fixtures import wait_for
 
 UPN = "alice@contoso.com"
 
@@ -51,6 +52,16 @@ class RefusingOrchestrations(RecordingOrchestrations):
 
     async def start(self, orchestrator, instance_id, payload):
         raise Exception("Cannot connect to host 127.0.0.1:7071")
+
+
+class StillEndingOrchestrations(RecordingOrchestrations):
+    """The runtime as it is just after a run's row reads `completed`: every instance it started is
+    still Running, and starting an instance id that is running is refused, as the extension does."""
+
+    async def start(self, orchestrator, instance_id, payload):
+        if instance_id in {started[1] for started in self.started}:
+            raise Exception(f"An orchestration with instance ID '{instance_id}' already exists with status Running.")
+        await super().start(orchestrator, instance_id, payload)
 
 
 class CrashOnceBeforeSavingDeltaLink(SyncStateStore):
@@ -144,6 +155,17 @@ def test_crash_between_storing_a_page_and_saving_its_delta_link_loses_nothing(se
     assert added in _live(settings, connection_id) and _live(settings, connection_id) == _inbox_truth(graphsim)
 
 
+def test_a_sync_started_as_the_last_one_shows_completed_is_accepted_while_its_orchestration_ends(settings):
+    connection_id = _connection(settings)
+    orchestrations = StillEndingOrchestrations()
+    service = SyncService(orchestrations, settings=settings)
+    for _ in range(3):
+        assert asyncio.run(service.start(connection_id, ""))["status"] == J.PENDING
+        _run_to_end(ExtractionSteps(settings=settings), connection_id, JobStore(settings).get(connection_id)["run_id"])
+        assert JobStore(settings).get(connection_id)["status"] == J.COMPLETED
+    assert len({instance_id for _, instance_id, _ in orchestrations.started}) == 3
+
+
 def test_two_timer_ticks_at_once_start_one_sync(settings):
     connection_id = _connection(settings)
     orchestrations = RecordingOrchestrations()
@@ -154,8 +176,10 @@ def test_two_timer_ticks_at_once_start_one_sync(settings):
     results = asyncio.run(two_ticks())
     started = [r for r in results if connection_id in r["started"]]
     assert len(started) == 1
-    assert [s[1] for s in orchestrations.started if s[2]["connection_id"] == connection_id] == [f"sync-{connection_id}"]
-    assert JobStore(settings).get(connection_id)["status"] == J.PENDING
+    run = JobStore(settings).get(connection_id)
+    assert [s[1] for s in orchestrations.started if s[2]["connection_id"] == connection_id] == [
+        f"sync-{run['run_id']}"]
+    assert run["status"] == J.PENDING
     next_due = ConnectionStore(settings).get(connection_id)["next_sync_at"]
     assert next_due > J.utcnow_iso()  # not due again before its interval
 
@@ -340,6 +364,28 @@ def test_a_step_reads_its_pages_one_after_the_other_and_the_next_goes_on_from_it
     assert _progress(pages_of_4, connection_id) == (6, 24, 24)
 
 
+def test_a_step_fetches_the_next_page_while_it_stores_one_and_sends_one_request_at_a_time(pages_of_4, graphsim,
+                                                                                          monkeypatch):
+    steps, connection_id, run_id = _begun_run(pages_of_4)
+    graphsim.reset_stats()  # the step's requests only
+
+    def asked() -> int:
+        return graphsim.stats()["requests_by_mailbox"].get(UPN, 0)
+    store, stored = steps.writer.store, []
+
+    def store_once_the_next_page_is_asked_for(*args):
+        if len(stored) < 2:  # while page k is stored, page k + 1 is requested (not after the last page)
+            wait_for(lambda: asked() >= len(stored) + 2, timeout=10, message=f"page {len(stored) + 2} requested")
+        stored.append(asked())
+        return store(*args)
+    monkeypatch.setattr(steps.writer, "store", store_once_the_next_page_is_asked_for)
+    step = steps.extract_pages(connection_id, run_id, None, pages=3)
+    assert (step["pages"], stored) == (3, [2, 3, 3])
+    assert _progress(pages_of_4, connection_id) == (3, 12, 12)
+    stats = graphsim.stats()
+    assert stats["requests_by_mailbox"][UPN] == 3 and stats["max_in_flight_by_mailbox"][UPN] == 1
+
+
 def test_a_step_claims_the_next_stream_when_one_ends_and_a_retried_step_resumes_after_its_last_stored_page(
         pages_of_4, graphsim, monkeypatch):
     steps, connection_id, run_id = _begun_run(pages_of_4)
@@ -358,8 +404,7 @@ def test_a_step_claims_the_next_stream_when_one_ends_and_a_retried_step_resumes_
     job = JobStore(pages_of_4).get(connection_id)
     stream = int(next(iter(job["checkpoint"]["active"])))
     plan = RunPlans(pages_of_4).get(job["checkpoint"]["plan"])
-    monkeypatch.setattr("mailextract.extraction.steps.STEP_SECONDS", 3600.0)
-    step = steps.extract_pages(connection_id, run_id, stream, pages=1000)  # the runtime's retry
+    step = steps.extract_pages(connection_id, run_id, stream, pages=1000, seconds=3600)  # tried again
     assert step["exhausted"] and step["streams_ended"] == len(plan) > 1  # the rest of the run, in one step
     truth = _inbox_truth(graphsim)
     pages, counted, stored = _progress(pages_of_4, connection_id)
@@ -378,8 +423,7 @@ def test_a_step_stops_after_the_page_during_which_the_run_began_pausing(pages_of
     assert _progress(pages_of_4, connection_id) == (1, 4, 4)
 
 
-def test_a_step_starts_no_further_page_once_its_time_is_up(pages_of_4, monkeypatch):
+def test_a_step_starts_no_further_page_once_its_time_is_up(pages_of_4):
     steps, connection_id, run_id = _begun_run(pages_of_4)
-    monkeypatch.setattr("mailextract.extraction.steps.STEP_SECONDS", 0.0)
-    assert steps.extract_pages(connection_id, run_id, None, pages=3)["pages"] == 1
+    assert steps.extract_pages(connection_id, run_id, None, pages=3, seconds=0)["pages"] == 1
     assert _progress(pages_of_4, connection_id) == (1, 4, 4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from mailextract.errors import GraphError, MailboxNotFound
-from mailextract.extraction.steps import MESSAGE_SELECT, ExtractionSteps
+from mailextract.extraction.pages import MESSAGE_SELECT, _content_of as content_of
 from mailextract.jobs import ExtractionOptions
 
 STREAM = {"upn": "a@contoso.com", "id": "inbox", "path": "Inbox"}
@@ -26,7 +26,7 @@ class FakeClient:
 def test_each_message_is_fetched_with_content_and_one_deleted_meanwhile_is_left_out():
     client = FakeClient({"m2": GraphError(status=404, graph_code="ErrorItemNotFound")})
     items = [{"id": "m1"}, {"id": "m2"}, {"id": "m3"}]
-    fetched = ExtractionSteps._content_of(client, STREAM, items, ExtractionOptions(body_format="text"))
+    fetched = content_of(client, STREAM, items, ExtractionOptions(body_format="text"))
     assert fetched == [{"id": "m1", "subject": "subject of m1"}, {"id": "m3", "subject": "subject of m3"}]
     assert sorted(client.asked) == [("a@contoso.com", m, MESSAGE_SELECT, "text") for m in ("m1", "m2", "m3")]
 
@@ -35,4 +35,4 @@ def test_each_message_is_fetched_with_content_and_one_deleted_meanwhile_is_left_
                                    GraphError(status=403, graph_code="ErrorAccessDenied")])
 def test_a_missing_mailbox_or_another_error_is_not_taken_for_a_deleted_message(error):
     with pytest.raises(type(error)):
-        ExtractionSteps._content_of(FakeClient({"m1": error}), STREAM, [{"id": "m1"}], ExtractionOptions())
+        content_of(FakeClient({"m1": error}), STREAM, [{"id": "m1"}], ExtractionOptions())

@@ -98,3 +98,18 @@ def test_a_folder_is_done_when_every_one_of_its_streams_is():
     P.claim(checkpoint, 1)
     del checkpoint["active"]["1"]
     assert P.folders_done(plan, checkpoint) == 2
+
+
+def test_a_claim_for_one_mailbox_takes_only_its_streams_and_says_none_when_it_has_no_more():
+    plan = [{"upn": "a", "mode": "delta"}, {"upn": "b", "mode": "mark"}, {"upn": "b", "mode": "window", "after": 1},
+            {"upn": "a", "mode": "delta"}]
+    checkpoint = _checkpoint()
+    assert P.next_claim(plan, checkpoint, "b") == 1
+    P.claim(checkpoint, 1)
+    assert P.next_claim(plan, checkpoint, "b") == P.WAIT  # b's window waits for b's mark
+    assert P.next_claim(plan, checkpoint, "a") == 0
+    P.claim(checkpoint, 0)
+    assert P.next_claim(plan, checkpoint, "a") == 3
+    P.claim(checkpoint, 3)
+    assert P.next_claim(plan, checkpoint, "a") is None
+    assert P.next_claim(plan, checkpoint) == P.WAIT

@@ -6,7 +6,7 @@ import pytest
 from mailextract.errors import InvalidRequest
 from mailextract.extraction.mail_writer import message_record
 from mailextract.extraction.planning import select_folders
-from mailextract.extraction.steps import MESSAGE_SELECT
+from mailextract.extraction.pages import MESSAGE_SELECT
 from mailextract.graph.models import MailFolder
 
 

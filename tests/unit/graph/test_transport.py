@@ -1,5 +1,6 @@
 """The transport's retry / refresh / error rules, with a fake sender and an instant fake clock."""
 
+import dataclasses
 import io
 import logging
 
@@ -279,3 +280,28 @@ def test_a_full_app_window_beyond_the_wait_budget_is_a_typed_throttle():
         t.get_json(URL, mailbox="b@contoso.com")
     assert "the app's request rate (1 per 10 s in this process)" in str(info.value)
     assert len(sender.sent) == 1 and clock.sleeps == []
+
+
+def test_a_callers_deadline_ends_the_retries_before_the_wait_budget():
+    clock = FakeClock()
+    sender = FakeSender(handler=lambda r: graph_error(503, "ServiceUnavailable", "busy", {"Retry-After": "30"}))
+    transport = dataclasses.replace(make_transport(sender, clock=clock, max_total_wait=300), deadline=70.0)
+    with pytest.raises(GraphUnavailable) as info:
+        transport.get_json(URL, mailbox=UPN)
+    assert clock.sleeps == [30.0, 30.0] and len(sender.sent) == 3  # a third wait would end past 70 s
+    assert "exceeds the remaining wait budget" in info.value.reason
+
+
+def test_a_request_near_the_deadline_is_sent_with_a_timeout_that_ends_there():
+    clock = FakeClock()
+    timeouts = []
+
+    class Recording(FakeSender):
+        def send(self, method, url, *, headers, params, stream, timeout):
+            timeouts.append(timeout)
+            return super().send(method, url, headers=headers, params=params, stream=stream, timeout=timeout)
+    clock.elapsed = 50.0
+    transport = dataclasses.replace(make_transport(Recording([FakeResponse(200, {"value": []})]), clock=clock),
+                                    deadline=65.0)
+    transport.get_json(URL, mailbox=UPN)
+    assert timeouts == [15.0]

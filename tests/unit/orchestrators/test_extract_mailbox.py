@@ -1,6 +1,6 @@
 """The mailbox run orchestration's decisions, replayed through the real SDK with hand-fed
-activity results (no runtime, no storage): how many pages are in flight, when it pauses, when
-it finishes or goes on as a new execution."""
+activity results (no runtime, no storage): which lanes each wave runs, when it pauses, when it
+finishes, retries or goes on as a new execution."""
 from __future__ import annotations
 
 import json
@@ -11,119 +11,112 @@ from orchestrators import extraction
 from tests.unit.orchestrators.replaying import Run, scheduled as _scheduled
 
 RUN = {"connection_id": "c1", "run_id": "r1"}
+UPN = "alice@contoso.com"
+LANES = extraction.LANES_PER_MAILBOX
 
 
-def _run() -> Run:
-    return Run("extract_mailbox", RUN)
+def _run(run_input=None) -> Run:
+    return Run("extract_mailbox", run_input or RUN)
 
 
-def _begin(run: Run, **result):
+def _begin(run: Run, mailboxes=(UPN,), active=(), active_mailboxes=None):
     run.start()
-    return run.episode(run.done(0, {"proceed": True, "status": "in_progress", "active": [], **result}))
+    return _scheduled(run.episode(run.done(0, {
+        "proceed": True, "status": "in_progress", "active": list(active), "mailboxes": list(mailboxes),
+        "active_mailboxes": list(active_mailboxes if active_mailboxes is not None else [mailboxes[0]] * len(active))})))
 
 
-IN_FLIGHT = extraction.STREAMS_IN_FLIGHT
+def _lanes(commands):
+    return [(data["stream"], data["mailbox"]) for _, name, data in commands if name == extraction.LANE_ACTIVITY]
 
 
-def test_streams_page_at_once_and_a_finished_folder_makes_room_for_the_next():
+def _end(run: Run, wave, ends):
+    """Complete every lane of a wave at once (task_all); the commands of the next episode."""
+    return _scheduled(run.episode(*[run.done(task_id, end) for (task_id, _, _), end in zip(wave, ends)]))
+
+
+def test_a_wave_runs_four_lanes_of_the_mailbox_and_the_next_goes_on_with_unfinished_streams():
     run = _run()
-    first = _scheduled(_begin(run))
-    assert [(name, data["stream"]) for _, name, data in first] == [("extract_page", None)] * IN_FLIGHT
-    ids = [task_id for task_id, _, _ in first]
-    # Stream 0 has more pages: it continues; stream 1 ended: the next folder is claimed.
-    more = _scheduled(run.episode(run.done(ids[0], {"stream": 0, "stream_done": False, "status": "in_progress"})))
-    assert [(name, data["stream"]) for _, name, data in more] == [("extract_page", 0)]
-    claim = _scheduled(run.episode(run.done(ids[1], {"stream": 1, "stream_done": True, "status": "in_progress"})))
-    assert [(name, data["stream"]) for _, name, data in claim] == [("extract_page", None)]
+    wave = _begin(run)
+    assert _lanes(wave) == [(None, UPN)] * LANES
+    following = _end(run, wave, [{"stream": 0, "stream_done": False, "status": "in_progress"},
+                                 {"stream": 1, "stream_done": True, "status": "in_progress"},
+                                 {"stream": 2, "stream_done": False, "status": "in_progress"},
+                                 {"wait": True, "status": "in_progress"}])
+    assert _lanes(following) == [(0, UPN), (2, UPN), (None, UPN), (None, UPN)]
 
 
-def test_steps_read_several_pages_and_the_steps_in_flight_when_an_execution_stops_read_one():
+def test_nothing_is_scheduled_until_every_lane_of_the_wave_has_ended():
     run = _run()
-    in_flight = [(task_id, index) for index, (task_id, _, _) in enumerate(_scheduled(_begin(run)))]
-    asked = [extraction.PAGES_PER_STEP] * IN_FLIGHT
-    completed = 0
-    while not run.result.is_done:  # every step leaves its stream with more pages
-        task_id, stream = in_flight.pop(0)
-        more = _scheduled(run.episode(run.done(task_id, {"stream": stream, "stream_done": False, "pages": 3,
-                                                         "status": "in_progress"})))
-        completed += 1
-        in_flight += [(next_id, data["stream"]) for next_id, _, data in more]
-        asked += [data["pages"] for _, _, data in more]
-    # no new step once STEPS_PER_EXECUTION have ended; the ones in flight end, then a new execution
-    assert completed == len(asked) == extraction.STEPS_PER_EXECUTION + IN_FLIGHT - 1
-    assert run.result.actions[-1]["actionType"] == act.CONTINUE_AS_NEW
-    several = extraction.STEPS_PER_EXECUTION - 2 * IN_FLIGHT
-    assert asked == [extraction.PAGES_PER_STEP] * several + [1] * (len(asked) - several)
+    wave = _begin(run)
+    for task_id, _, _ in wave[:-1]:
+        assert _scheduled(run.episode(run.done(task_id, {"stream": 0, "stream_done": False,
+                                                         "status": "in_progress"}))) == []
+    assert len(_lanes(_scheduled(run.episode(run.done(wave[-1][0], {"exhausted": True, "status": "in_progress"}))))) == 3
 
 
-def test_a_batch_run_keeps_as_many_steps_in_flight_as_its_input_says_in_every_execution():
-    run = Run("extract_mailbox", {**RUN, "streams": 4})
-    in_flight = [(task_id, index) for index, (task_id, _, _) in enumerate(_scheduled(_begin(run)))]
-    assert len(in_flight) == 4
-    asked = [extraction.PAGES_PER_STEP] * 4
-    while not run.result.is_done:  # every step leaves its stream with more pages
-        task_id, stream = in_flight.pop(0)
-        more = _scheduled(run.episode(run.done(task_id, {"stream": stream, "stream_done": False, "pages": 3,
-                                                         "status": "in_progress"})))
-        in_flight += [(next_id, data["stream"]) for next_id, _, data in more]
-        asked += [data["pages"] for _, _, data in more]
-        assert len(in_flight) <= 4
-    several = extraction.STEPS_PER_EXECUTION - 2 * 4
-    assert asked == [extraction.PAGES_PER_STEP] * several + [1] * (len(asked) - several)
-    assert run.result.actions[-1]["actionType"] == act.CONTINUE_AS_NEW
-    assert json.loads(run.result.actions[-1]["input"]) == {**RUN, "streams": 4}
+def test_a_batch_run_runs_as_many_lanes_as_its_input_says():
+    run = _run({**RUN, "streams": 2})
+    assert _lanes(_begin(run)) == [(None, UPN)] * 2
 
 
-def test_pause_lets_pages_in_flight_finish_then_pauses_and_continues_as_new():
+def test_every_mailbox_exhausted_and_no_stream_left_finishes():
     run = _run()
-    ids = [task_id for task_id, _, _ in _scheduled(_begin(run))]
-    assert run.episode(event(EventType.EventRaised, run.now, Name="pause", Input=None)) == []
-    for index, task_id in enumerate(ids[:-1]):  # no new page starts while pausing
-        assert _scheduled(run.episode(run.done(task_id, {"stream": index, "stream_done": False,
-                                                          "status": "pausing"}))) == []
-    last = _scheduled(run.episode(run.done(ids[-1], {"stream": IN_FLIGHT - 1, "stream_done": False,
-                                                      "status": "pausing"})))
-    assert [name for _, name, _ in last] == ["pause_extraction"]
-    run.episode(run.done(last[0][0], True))
-    run.episode(event(EventType.EventRaised, run.now, Name="continue", Input=None))
-    assert run.result.is_done and run.result.actions[-1]["actionType"] == act.CONTINUE_AS_NEW
-
-
-def test_all_folders_claimed_and_done_finishes_or_resumes_leftover_streams():
-    run = _run()
-    ids = [task_id for task_id, _, _ in _scheduled(_begin(run))]
-    for task_id in ids[:-1]:
-        assert _scheduled(run.episode(run.done(task_id, {"exhausted": True, "status": "in_progress"}))) == []
-    finish = _scheduled(run.episode(run.done(ids[-1], {"stream": 0, "stream_done": True, "status": "in_progress"})))
+    wave = _begin(run)
+    finish = _end(run, wave, [{"exhausted": True, "status": "in_progress"}] * (LANES - 1)
+                  + [{"stream": 3, "stream_done": True, "exhausted": True, "status": "in_progress"}])
     assert [name for _, name, _ in finish] == ["finish_extraction"]
+    run.episode(run.done(finish[0][0], {"status": "completed", "messages_extracted": 9}))
+    assert run.result.is_done and run.result.output == {"status": "completed", "messages_extracted": 9}
+
+
+def test_finish_asking_to_resume_streams_left_active_goes_on_as_a_new_execution():
+    run = _run()
+    finish = _end(run, _begin(run), [{"exhausted": True, "status": "in_progress"}] * LANES)
     run.episode(run.done(finish[0][0], {"resume": True, "status": "in_progress"}))
     assert run.result.is_done and run.result.actions[-1]["actionType"] == act.CONTINUE_AS_NEW
 
 
-def test_a_new_execution_resumes_the_active_streams_first():
+def test_pause_read_by_a_lane_ends_the_waves_then_pauses_and_continues_as_new():
     run = _run()
-    resumed = _scheduled(_begin(run, active=[2, 5]))
-    assert [data["stream"] for _, _, data in resumed] == [2, 5] + [None] * (IN_FLIGHT - 2)
+    wave = _begin(run)
+    paused = _end(run, wave, [{"stream": i, "stream_done": False, "status": "pausing"} for i in range(LANES)])
+    assert [name for _, name, _ in paused] == ["pause_extraction"]
+    run.episode(run.done(paused[0][0], True))
+    run.episode(event(EventType.EventRaised, run.now, Name="continue", Input=None))
+    assert run.result.is_done and run.result.actions[-1]["actionType"] == act.CONTINUE_AS_NEW
+    assert json.loads(run.result.actions[-1]["input"]) == RUN
 
 
-def test_a_claim_told_to_wait_for_a_mark_claims_again_only_when_a_stream_ends():
+def test_after_its_waves_an_execution_goes_on_as_a_new_one():
     run = _run()
-    ids = [task_id for task_id, _, _ in _scheduled(_begin(run, active=[0]))]  # stream 0: a mark
-    # every claim is told to wait (the next streams are windows of the mark's folder)
-    for task_id in ids[1:]:
-        assert _scheduled(run.episode(run.done(task_id, {"wait": True, "status": "in_progress"}))) == []
-    more = _scheduled(run.episode(run.done(ids[0], {"stream": 0, "stream_done": False, "status": "in_progress"})))
-    assert [data["stream"] for _, _, data in more] == [0]  # the mark goes on, nothing else is claimed
-    ended = _scheduled(run.episode(run.done(more[0][0], {"stream": 0, "stream_done": True, "status": "in_progress"})))
-    assert [data["stream"] for _, _, data in ended] == [None] * IN_FLIGHT  # the windows can be claimed now
+    wave = _begin(run)
+    for _ in range(extraction.WAVES_PER_EXECUTION):
+        wave = _end(run, wave, [{"stream": i, "stream_done": False, "status": "in_progress"} for i in range(LANES)])
+    assert wave == [] and run.result.actions[-1]["actionType"] == act.CONTINUE_AS_NEW
 
 
-def test_a_step_that_ended_a_stream_and_went_on_with_the_next_lets_waiting_claims_go_again():
+def test_a_new_execution_goes_on_with_the_active_streams_of_each_mailbox_first():
     run = _run()
-    ids = [task_id for task_id, _, _ in _scheduled(_begin(run, active=[0]))]  # stream 0: a mark
-    for task_id in ids[1:]:
-        assert _scheduled(run.episode(run.done(task_id, {"wait": True, "status": "in_progress"}))) == []
-    # the mark's step ended it, claimed stream 3 and read a page of it
-    went_on = _scheduled(run.episode(run.done(ids[0], {"stream": 3, "stream_done": False, "streams_ended": 1,
-                                                         "status": "in_progress"})))
-    assert [data["stream"] for _, _, data in went_on] == [3] + [None] * (IN_FLIGHT - 1)
+    wave = _begin(run, mailboxes=("a", "b"), active=(2, 5, 7, 8, 9, 11), active_mailboxes=("b", "a", "b", "b", "b", "b"))
+    # b had 5 active streams (an older execution): 4 lanes now, the fifth waits in the checkpoint
+    assert _lanes(wave) == [(2, "b"), (5, "a"), (7, "b"), (8, "b"), (9, "b"), (None, "a"), (None, "a"), (None, "a")]
+
+
+def test_a_sync_of_two_mailboxes_runs_four_lanes_of_each_and_ends_when_both_are_exhausted():
+    run = _run()
+    wave = _begin(run, mailboxes=("a", "b"))
+    assert _lanes(wave) == [(None, "a")] * LANES + [(None, "b")] * LANES
+    ends = [{"exhausted": True, "status": "in_progress"}] * LANES + \
+        [{"stream": 4, "stream_done": False, "status": "in_progress"}] + [{"wait": True, "status": "in_progress"}] * 3
+    following = _end(run, wave, ends)
+    assert _lanes(following) == [(4, "b")] + [(None, "b")] * 3  # a claims no more
+    done = _end(run, following, [{"stream": 4, "stream_done": True, "exhausted": True, "status": "in_progress"}]
+                + [{"exhausted": True, "status": "in_progress"}] * 3)
+    assert [name for _, name, _ in done] == ["finish_extraction"]
+
+
+def test_a_run_stopped_meanwhile_ends_without_finishing():
+    run = _run()
+    stopped = _end(run, _begin(run), [{"stream_done": True, "stopped": True}] * LANES)
+    assert stopped == [] and run.result.is_done and run.result.output == {"status": "stopped"}
