@@ -111,6 +111,7 @@ def start_devhost(sim: GraphSim, connection_string: str, page_size: int, workdir
         "OUTLOOK_CLIENT_ID": sim.client_id, "OUTLOOK_CLIENT_SECRET": sim.client_secret,
         "CREDENTIAL_ENCRYPTION_KEY": Fernet.generate_key().decode(), "GRAPH_PAGE_SIZE": str(page_size),
         "SYNC_TIMER_SCHEDULE": "0 0 0 1 1 *",  # no scheduled syncs during a benchmark
+        "PYTHON_THREADPOOL_THREAD_COUNT": "42",  # as local.settings.json.example (README, settings)
         **(extra_env or {}),
     })
     host = DevhostProcess(REPO_ROOT, env, ["--settings", str(settings), "--workers", str(workers)],

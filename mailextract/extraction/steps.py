@@ -233,7 +233,7 @@ class ExtractionSteps:
                 ended += bool(page.get("stream_done"))
                 if not read_on or page.get("failed") or page.get("stopped") or page.get("status") in J.PAUSE_STATUSES:
                     return {**page, "pages": done, "streams_ended": ended}
-                stream = None if page.get("stream_done") else page["stream"]
+                stream = page.get("next_stream") if page.get("stream_done") else page["stream"]
         finally:
             reader.close()
 
@@ -275,8 +275,11 @@ class ExtractionSteps:
             client = reader.client(job)
             fetched = reader.take(stream, state) or fetch_page(client, job, folder, stream, state)
             next_state, mark = fetched.next_state, fetched.mark
+            following = None  # claimed already: the stream the lane goes on with when this one ends here
             if read_on and next_state is not None:
                 reader.read_ahead(stream, next_state, lambda: fetch_page(client, job, folder, stream, next_state))
+            elif read_on:
+                following = self._claim_ahead(connection_id, run_id, plan, mailbox, reader, client, job)
             records, removed = store_page(self.writer, self.sync_state, client, job, folder, fetched,
                                           clean_first_run=index_was_empty(job))
         except PERMANENT_ERRORS as exc:
@@ -311,7 +314,19 @@ class ExtractionSteps:
                       folder=folder["path"], messages=len(records), total=row.get("messages_extracted"),
                       duration_ms=round((time.monotonic() - started) * 1000))
         return {"stream": stream, "stream_done": key not in row["checkpoint"]["active"], "status": row.get("status"),
-                "messages_extracted": row.get("messages_extracted", 0)}
+                "messages_extracted": row.get("messages_extracted", 0), "next_stream": following}
+
+    def _claim_ahead(self, connection_id: str, run_id: str, plan: list[dict[str, Any]], mailbox: str | None,
+                     reader: LaneReader, client: GraphClient, job: dict[str, Any]) -> int | None:
+        """The lane's stream ends with the page being stored: claim the next one of the mailbox now
+        and fetch its first page meanwhile, so Graph is not idle while the last page is stored. The
+        claimed stream's index, or None (nothing to claim now: the lane claims again after)."""
+        index, row = self._claim(connection_id, run_id, plan, mailbox)
+        if not isinstance(index, int) or row is None:
+            return None
+        state = row["checkpoint"]["active"][str(index)]
+        reader.read_ahead(index, state, lambda: fetch_page(client, job, plan[index], index, state))
+        return index
 
     def _settle_split_folders(self, job: dict[str, Any]) -> None:
         """Every window of a split folder is stored: sweep the rows they did not store (messages

@@ -386,6 +386,29 @@ def test_a_step_fetches_the_next_page_while_it_stores_one_and_sends_one_request_
     assert stats["requests_by_mailbox"][UPN] == 3 and stats["max_in_flight_by_mailbox"][UPN] == 1
 
 
+def test_a_lane_claims_its_next_stream_and_fetches_its_first_page_while_it_stores_the_last_of_one(pages_of_4,
+                                                                                                 graphsim, monkeypatch):
+    steps, connection_id, run_id = _begun_run(pages_of_4)
+    graphsim.reset_stats()
+
+    def asked() -> int:
+        return graphsim.stats()["requests_by_mailbox"].get(UPN, 0)
+    store, stored = steps.writer.store, []
+
+    def store_once_the_next_page_is_asked_for(*args):
+        stored.append(None)
+        wait_for(lambda: asked() > len(stored), timeout=10, message=f"a page after page {len(stored)} requested")
+        return store(*args)
+    monkeypatch.setattr(steps.writer, "store", store_once_the_next_page_is_asked_for)
+    with pytest.raises(AssertionError, match="a page after page"):  # the last page of the run has none after it
+        steps.extract_pages(connection_id, run_id, None, pages=1000, seconds=3600)
+    checkpoint = JobStore(pages_of_4).get(connection_id)["checkpoint"]
+    plan = RunPlans(pages_of_4).get(checkpoint["plan"])
+    assert len([s for s in plan if s["total"]]) > 1  # the lane went through several streams...
+    assert checkpoint["next"] == len(plan) and len(checkpoint["active"]) == 1  # ... to the run's last page
+    assert len(stored) == asked()  # and every page it asked for was one it stored: nothing fetched in vain
+
+
 def test_a_step_claims_the_next_stream_when_one_ends_and_a_retried_step_resumes_after_its_last_stored_page(
         pages_of_4, graphsim, monkeypatch):
     steps, connection_id, run_id = _begun_run(pages_of_4)
