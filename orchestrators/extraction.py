@@ -77,8 +77,10 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
 
     A lane that ends its time with its stream unfinished goes on with it in the next wave; a lane
     that found nothing left to claim in its mailbox (`exhausted`) ends that mailbox's claiming. A
-    lane that failed transiently returns the failure (activities/extraction.py): the next wave
-    starts after a durable timer (retries.py), and a fourth failing wave in a row fails the run.
+    lane that failed transiently returns the failure (activities/extraction.py), and one whose
+    activity failed outright (its worker process lost) fails the whole wave: the next wave starts
+    after a durable timer (retries.py), and a fourth failing wave in a row fails the run. (The
+    extension awaits every lane of a wave before it goes on, so lanes of two waves never overlap.)
     A stream a failed lane had just claimed stays active in the checkpoint: the run's finish asks
     for it to be resumed (a new execution resumes the active streams first).
     """
@@ -101,7 +103,10 @@ def extract_mailbox(context: df.DurableOrchestrationContext):
             if not wave:
                 break
             waves += 1
-            ends = yield context.task_all([context.call_activity(LANE_ACTIVITY, {**run, **lane}) for lane in wave])
+            try:
+                ends = yield context.task_all([context.call_activity(LANE_ACTIVITY, {**run, **lane}) for lane in wave])
+            except Exception as exc:  # a lane's activity itself failed (its worker was lost): a failed wave
+                ends = [{"error": error_message(exc), "stream": lane["stream"]} for lane in wave]
             going_on, failure = [], None
             for lane, end in zip(wave, ends):
                 if end.get("error"):

@@ -123,3 +123,16 @@ def test_a_failing_first_step_is_retried_alone_then_the_run_fails():
     assert waits == [timedelta(seconds=5), timedelta(seconds=10), timedelta(seconds=20)]
     assert (name, data["error"]) == (
         "fail_extraction", {"code": "step_failed", "message": "Activity function 'begin_extraction' failed: boom"})
+
+
+def test_a_lane_whose_activity_failed_outright_fails_its_wave_and_the_next_goes_on_with_the_same_streams():
+    run = Run("extract_mailbox", RUN)
+    wave = _begun(run)
+    ends = _wave_ends(run, wave[:3], [{"stream": 1, **GOING_ON}, {"stream": 2, **GOING_ON}, {"stream": 3, **GOING_ON}])
+    assert scheduled(ends) == []  # the wave is not over
+    lost = "Activity function 'extract_lane' failed: WorkerLost: worker 2 exited with code -9"
+    [(note_id, name, note)] = scheduled(run.episode(_failed(run, wave[3][0], lost)))
+    assert (name, note["retry"]["step"], note["retry"]["error"]) == ("note_retry", "extract_lane", lost)
+    again = scheduled(_fire(run, _timers(run.episode(run.done(note_id, True)))[0]))
+    # every lane of the failed wave counts as failed: their claims are claimed again (or resumed)
+    assert [(data["stream"], data["mailbox"]) for _, _, data in again] == [(None, "a")] * 4
