@@ -196,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
                   else wait_batch(service, upns, rss, args.timeout))
         graph = graph_delta(before, sim.stats())
         cpu_seconds = cpu.used()
+        time.sleep(2)  # the last episodes of the orchestrations that just ended
+        left_running = service.still_running()
         pages, latency = zip(*(mailbox_page_seconds(sim, upn, args) for upn in upns))
         expected = {upn: {m["id"] for m in sim.mailbox(upn).messages(fields=["id"])} for upn in upns}
 
@@ -242,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
         ("429s / client retries after a 429", f"{graph['429s']} / {retries}" + (
             f" ({retries / graph['429s']:.2f} per 429)" if graph["429s"] else "")),
         ("failed runs", result["failed"]),
+        ("orchestrations still Pending/Running 2 s after", left_running),
         ("stored: mailboxes wrong / duplicates", f"{wrong} / {duplicates}"),
         ("devhost log", ", ".join(f"{k} {v}" for k, v in problems.items())),
         ("total wall time", f"{time.monotonic() - wall:.1f} s"),
@@ -255,9 +258,10 @@ def run(args: argparse.Namespace) -> int:
     for name, value in details:
         print(f"  {name:<{width}}  {value}")
     print(f"devhost log kept at {logs / 'devhost.log'}")
-    ok = not wrong and not duplicates and not result["failed"]
+    ok = not wrong and not duplicates and not result["failed"] and not left_running
     if not ok:
-        print("MISMATCH: the stored messages differ from the mailboxes, or a run failed", file=sys.stderr)
+        print("MISMATCH: the stored messages differ from the mailboxes, a run failed, or an orchestration is "
+              "still running", file=sys.stderr)
     return 0 if ok else 1
 
 

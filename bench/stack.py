@@ -157,6 +157,10 @@ class Service:
         found = self.get(f"{MANAGEMENT}/", instanceIdPrefix=prefix).json()
         return found[0]["instanceId"] if found else None
 
+    def still_running(self) -> int:
+        """Orchestrations the runtime still holds as Pending or Running (none once a run has ended)."""
+        return len(self.get(f"{MANAGEMENT}/", runtimeStatus="Pending,Running").json())
+
     def instance(self, instance_id: str) -> dict:
         response = self.get(f"{MANAGEMENT}/{instance_id}", showHistory="true", showInput="false")
         response.raise_for_status()
