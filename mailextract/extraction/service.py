@@ -79,6 +79,25 @@ async def start_orchestration(orchestrations: Orchestrations, orchestrator: str,
                                  "start it again later") from None
 
 
+ENDED_RUNTIME_STATUSES = ("Completed", "Failed", "Terminated", "Canceled")
+
+
+async def forget_previous_instance(orchestrations: Any, previous: dict[str, Any] | None, instance_id: str) -> None:
+    """Purge the history of a connection's previous run once a new run of it has started: each run
+    has an orchestration instance of its own (`extract-{run_id}`, `sync-{run_id}`), and a connection
+    syncing every minute would otherwise leave one a minute in the task hub. Only an instance that
+    has ended is purged (an extension before 3.9.1 purges a running one); one still ending is left,
+    and so is everything when the runtime cannot be asked (best effort: the run itself is started)."""
+    old = (previous or {}).get("instance_id")
+    if not old or old == instance_id or not hasattr(orchestrations, "purge"):
+        return
+    try:
+        if await orchestrations.runtime_status(old) in ENDED_RUNTIME_STATUSES:
+            await orchestrations.purge(old)
+    except Exception as exc:
+        log.info("the history of %s was left in place: %s: %s", old, type(exc).__name__, exc)
+
+
 def child_connection_id(batch_id: str, index: int) -> str:
     return f"{batch_id}-{index:04d}"
 
@@ -171,6 +190,7 @@ class ExtractionService:
                   "instance_id": single_instance_id(run_id), "options": request.options.to_json(),
                   "credential": credential, "checkpoint": None, "error": None,
                   "created_at": now, "updated_at": now}
+        previous = await self._io(self.jobs.get, connection_id)
         try:
             await self._io(self.jobs.create_run, connection_id, record)
         except Exception:
@@ -181,6 +201,7 @@ class ExtractionService:
             self.vault.forget(credential)
         await start_orchestration(self.orchestrations, SINGLE_ORCHESTRATOR, record["instance_id"],
                                   {"connection_id": connection_id, "run_id": run_id}, fail)
+        await forget_previous_instance(self.orchestrations, previous, record["instance_id"])
         return {"connection_id": connection_id, "status": J.PENDING,
                 "status_url": status_url(base_url, connection_id)}
 

@@ -6,8 +6,9 @@ runs (an extraction of the same connection id saves them too). At most one run p
 is active, enforced by the job row (created or replaced with a compare-and-set: a second start
 gets 409). Each sync has an orchestration instance of its own, `sync-{run_id}`: a run's row reads
 `completed` a moment before its orchestration has ended, and a sync started in that moment must
-not collide with it. The schedule moves a connection's next due time before starting it, so two
-timer ticks never start the same connection twice.
+not collide with it; the previous run's history is purged once the new one has started
+(extraction/service.py, forget_previous_instance). The schedule moves a connection's next due
+time before starting it, so two timer ticks never start the same connection twice.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from mailextract.connections.schedule import to_iso
 from mailextract.connections.store import ConnectionStore
 from mailextract.errors import JobConflict, JobNotFound, RuntimeUnavailable
 from mailextract.extraction.service import (SINGLE_ORCHESTRATOR, START_FAILED, Orchestrations, fail_unstarted,
-                                            start_orchestration, status_url)
+                                            forget_previous_instance, start_orchestration, status_url)
 from mailextract.run_log import log_event
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
@@ -67,6 +68,7 @@ class SyncService:
                 body_format=options.get("body_format", "html")).to_json(),
             "purge_deleted": bool(options.get("purge_deleted")), "credential": connection["credential"],
             "credential_owner": "connection", "checkpoint": None, "error": None, "created_at": now, "updated_at": now}
+        previous = await asyncio.to_thread(self.jobs.get, connection_id)
         await asyncio.to_thread(self.jobs.create_run, connection_id, record)
         def fail() -> None:  # the connection shows the failed sync, as after any sync that ends
             failed = fail_unstarted(self.jobs, connection_id, run_id, START_FAILED)
@@ -74,6 +76,7 @@ class SyncService:
                 record_outcome(failed, self.connections)
         await start_orchestration(self.orchestrations, SINGLE_ORCHESTRATOR, record["instance_id"],
                                   {"connection_id": connection_id, "run_id": run_id}, fail)
+        await forget_previous_instance(self.orchestrations, previous, record["instance_id"])
         log_event("sync.started", connection_id=connection_id, run_id=run_id, trigger=trigger,
                   mailboxes=len(connection["mailboxes"]))
         return {"connection_id": connection_id, "status": J.PENDING,
