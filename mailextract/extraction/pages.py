@@ -133,7 +133,7 @@ class LaneReader:
     """What the pages of one lane (activity) share: one Graph client sending one request at a
     time, and the read-ahead (the stream's next page, fetched while the current one is stored)."""
 
-    def __init__(self, make_client: Callable[[dict[str, Any]], GraphClient], *, deadline: float | None = None):
+    def __init__(self, make_client: Callable[[dict[str, Any]], GraphClient], *, deadline: float):
         self._make_client = make_client
         self._deadline = deadline  # time.monotonic(): no Graph call of the lane waits beyond it
         self._client: GraphClient | None = None
@@ -142,7 +142,7 @@ class LaneReader:
 
     def client(self, job: dict[str, Any]) -> GraphClient:
         if self._client is None:
-            self._client = self._make_client(job).one_request_at_a_time(deadline=self._deadline)
+            self._client = self._make_client(job).until(self._deadline).one_request_at_a_time()
         return self._client
 
     def read_ahead(self, index: int, state: dict[str, Any], fetch: Callable[[], FetchedPage]) -> None:
@@ -151,12 +151,9 @@ class LaneReader:
 
     def take(self, index: int, state: dict[str, Any]) -> FetchedPage | None:
         """The page read ahead for this stream and state (its fetch's error is raised here), or None."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is None:
-            return None
-        if ahead[:2] == (index, state):
+        if self._ahead is not None and self._ahead[:2] == (index, state):
+            ahead, self._ahead = self._ahead, None
             return ahead[2].result()
-        self._ahead = ahead
         self._drop()
         return None
 

@@ -43,6 +43,8 @@ class Orchestrations(Protocol):
     async def start(self, orchestrator: str, instance_id: str, payload: dict[str, Any]) -> None: ...
     async def raise_event(self, instance_id: str, name: str, payload: Any = None) -> None: ...
     async def terminate(self, instance_id: str, reason: str) -> None: ...
+    async def runtime_status(self, instance_id: str) -> str | None: ...
+    async def purge(self, instance_id: str) -> int: ...
 
 
 def status_url(base_url: str, connection_id: str) -> str:
@@ -79,17 +81,19 @@ async def start_orchestration(orchestrations: Orchestrations, orchestrator: str,
                                  "start it again later") from None
 
 
+# Runtime statuses after which an orchestration does nothing more: the ones the extension purges.
 ENDED_RUNTIME_STATUSES = ("Completed", "Failed", "Terminated", "Canceled")
 
 
-async def forget_previous_instance(orchestrations: Any, previous: dict[str, Any] | None, instance_id: str) -> None:
+async def forget_previous_instance(orchestrations: Orchestrations, previous: dict[str, Any] | None,
+                                   instance_id: str) -> None:
     """Purge the history of a connection's previous run once a new run of it has started: each run
     has an orchestration instance of its own (`extract-{run_id}`, `sync-{run_id}`), and a connection
     syncing every minute would otherwise leave one a minute in the task hub. Only an instance that
     has ended is purged (an extension before 3.9.1 purges a running one); one still ending is left,
     and so is everything when the runtime cannot be asked (best effort: the run itself is started)."""
     old = (previous or {}).get("instance_id")
-    if not old or old == instance_id or not hasattr(orchestrations, "purge"):
+    if not old or old == instance_id:
         return
     try:
         if await orchestrations.runtime_status(old) in ENDED_RUNTIME_STATUSES:

@@ -4,8 +4,9 @@ A run is: `begin` (list each mailbox's folders, choose the ones asked for, store
 then `extract_pages` calls (lanes), several at once, each fetching pages of a folder (a stream,
 and the next ones of its mailbox it claims) from Graph one after the other for up to
 LANE_SECONDS, storing each page through the MailWriter and advancing that stream's checkpoint
-after it, until every stream is done, then `finish`. An extraction reads one mailbox; a sync (kind "sync", started for a connection) reads
-each of the connection's mailboxes from their saved deltaLinks. The checkpoint lives in the job
+after it, until every stream is done, then `finish`. An extraction reads one mailbox; a sync
+(kind "sync", started for a connection) reads each of the connection's mailboxes from their saved
+deltaLinks. The checkpoint lives in the job
 row: the next unstarted stream, and for each active stream its Graph cursor and full-round
 marker. A stream's state moves only after the page it covers is stored, with a compare-and-set on
 that state: a page run twice (activities are at-least-once) stores the same rows again and moves
@@ -248,8 +249,9 @@ class ExtractionSteps:
 
     def _one_page(self, connection_id: str, run_id: str, stream: int | None, mailbox: str | None,
                   reader: LaneReader, read_on: bool) -> dict[str, Any]:
-        """One page of a stream (claimed first when `stream` is None); `read_on`: the step reads
-        the stream's next page after this one, so fetch it while this one is stored.
+        """One page of a stream (claimed first when `stream` is None); `read_on`: the lane reads
+        on after this page, so fetch the stream's next page (or, at its end, claim the next stream
+        and fetch that one's first page) while this one is stored.
 
         Several streams of a run page at once (one activity each); each stream's state moves
         with its own compare-and-set, so concurrent pages of other streams never conflict.

@@ -83,11 +83,10 @@ class GraphClient:
         calls waits or retries beyond it (they fail throttled or graph_unavailable instead)."""
         return GraphClient(dataclasses.replace(self.transport, deadline=deadline), page_size=self.page_size)
 
-    def one_request_at_a_time(self, *, deadline: float | None = None) -> "GraphClient":
-        """This client for one caller (a step): its requests go to Graph one after the other
-        (one_at_a_time.py says why), sharing the session, tokens and limiters of the process;
-        `deadline` (time.monotonic()): none of its calls waits or retries beyond it."""
-        gated = dataclasses.replace(self.transport, limiters=OneAtATime(self.transport.limiters), deadline=deadline)
+    def one_request_at_a_time(self) -> "GraphClient":
+        """This client for one caller (a lane): its requests go to Graph one after the other
+        (one_at_a_time.py says why), sharing the session, tokens and limiters of the process."""
+        gated = dataclasses.replace(self.transport, limiters=OneAtATime(self.transport.limiters))
         return GraphClient(gated, page_size=self.page_size)
 
     # ------------------------------------------------------------------ cursors

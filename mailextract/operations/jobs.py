@@ -28,7 +28,7 @@ from mailextract import paging
 from mailextract.errors import InvalidRequest, JobConflict, JobNotFound
 from mailextract.extraction.batches import reported_status, validate_batch_id
 from mailextract.extraction.requests import page_limit
-from mailextract.extraction.service import status_url
+from mailextract.extraction.service import ENDED_RUNTIME_STATUSES, status_url
 from mailextract.settings import Settings, get_settings
 from mailextract.storage.jobs import JobStore
 from mailextract.storage.keys import validate_connection_id
@@ -41,8 +41,6 @@ KINDS = ("single", "sync", "batch")
 # provider's default maxQueuePollingInterval (30 s), the longest a terminate can wait for its control
 # queue to be read, and well under the 230 s an HTTP response may take on Azure (docs/durable-host.md).
 ORCHESTRATION_SETTLE_SECONDS = 45.0
-# Runtime statuses after which an orchestration does nothing more: the ones the extension purges.
-SETTLED = ("Completed", "Failed", "Terminated", "Canceled")
 # The documented 409 (http_triggers/openapi.json), as the durable port words the runtime's refusal.
 STILL_STOPPING = "the run's orchestration is still stopping; try again in a few seconds"
 
@@ -132,10 +130,10 @@ class JobOperations:
         deadline = loop.time() + ORCHESTRATION_SETTLE_SECONDS if deadline is None else deadline
         pause = 0.2
         while True:
-            status = await self.instance_status(instance_id) if self.instance_status else SETTLED[0]
+            status = await self.instance_status(instance_id) if self.instance_status else ENDED_RUNTIME_STATUSES[0]
             if status is None:
                 return 0
-            if status in SETTLED:
+            if status in ENDED_RUNTIME_STATUSES:
                 try:
                     return await self.purge_instance(instance_id)
                 except JobConflict:

@@ -43,6 +43,12 @@ class Runtime:
     async def terminate(self, instance_id, reason):
         raise AssertionError("not expected")
 
+    async def runtime_status(self, instance_id):
+        return None  # no earlier instance: nothing to purge
+
+    async def purge(self, instance_id):
+        raise AssertionError("not expected")
+
 
 @pytest.fixture
 def settings(storage_connection_string) -> Settings:

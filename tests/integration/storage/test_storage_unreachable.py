@@ -29,6 +29,12 @@ class NoOrchestrations:
     async def terminate(self, instance_id, reason):
         raise AssertionError("unexpected terminate")
 
+    async def runtime_status(self, instance_id):
+        return None  # no earlier instance: nothing to purge
+
+    async def purge(self, instance_id):
+        raise AssertionError("not expected")
+
 
 @pytest.fixture
 def service() -> ExtractionService:

@@ -36,6 +36,7 @@ class RecordingOrchestrations:
 
     def __init__(self):
         self.started: list[tuple[str, str, dict]] = []
+        self.purged: list[str] = []
 
     async def start(self, orchestrator, instance_id, payload):
         self.started.append((orchestrator, instance_id, payload))
@@ -45,6 +46,13 @@ class RecordingOrchestrations:
 
     async def terminate(self, instance_id, reason):
         raise AssertionError("not expected")
+
+    async def runtime_status(self, instance_id):  # the runs started here ended long ago
+        return "Completed" if instance_id in {started[1] for started in self.started} else None
+
+    async def purge(self, instance_id):
+        self.purged.append(instance_id)
+        return 1
 
 
 class RefusingOrchestrations(RecordingOrchestrations):
@@ -62,6 +70,9 @@ class StillEndingOrchestrations(RecordingOrchestrations):
         if instance_id in {started[1] for started in self.started}:
             raise Exception(f"An orchestration with instance ID '{instance_id}' already exists with status Running.")
         await super().start(orchestrator, instance_id, payload)
+
+    async def runtime_status(self, instance_id):
+        return "Running" if instance_id in {started[1] for started in self.started} else None
 
 
 class CrashOnceBeforeSavingDeltaLink(SyncStateStore):
@@ -164,6 +175,7 @@ def test_a_sync_started_as_the_last_one_shows_completed_is_accepted_while_its_or
         _run_to_end(ExtractionSteps(settings=settings), connection_id, JobStore(settings).get(connection_id)["run_id"])
         assert JobStore(settings).get(connection_id)["status"] == J.COMPLETED
     assert len({instance_id for _, instance_id, _ in orchestrations.started}) == 3
+    assert orchestrations.purged == []  # an instance still ending is never purged
 
 
 def test_two_timer_ticks_at_once_start_one_sync(settings):
